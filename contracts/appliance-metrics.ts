@@ -1,0 +1,90 @@
+/**
+ * Names of everything the appliance reports: Prometheus series on `/metrics`, the CloudWatch EMF
+ * metrics (namespace `StreamIntel/Appliance`) and the drop reasons used as a label on both. Dashboards,
+ * alarms, the lab and the tests import these instead of spelling them again.
+ */
+
+/**
+ * Why a packet was not returned to the GWLB. The order is the index used in the appliance's counter
+ * arrays; append new reasons at the end so that indexes stay stable within a release.
+ */
+export const DROP_REASONS = [
+  "geneve_malformed",
+  "geneve_unsupported_protocol",
+  "gwlb_options_missing",
+  "ip_malformed",
+  "ip_checksum",
+  "ip_options",
+  "ip_fragment",
+  "ip_ttl_low",
+  "udp_malformed",
+  "flow_not_allowed",
+  "flow_table_full",
+  "new_flow_rate",
+  "rate_packets",
+  "rate_bits",
+  "rtp_malformed",
+  "rtp_version",
+  "rtp_payload_type",
+  "rtp_ssrc_changed",
+  "rtp_seq_replay",
+  "rtp_seq_jump",
+  "rtp_seq_stale",
+  "rtp_timestamp_jump",
+  "ts_misaligned",
+  "ts_sync_lost",
+  "ts_transport_error",
+  "ts_continuity",
+  "ts_unexpected_pid",
+  "anomaly",
+  "custom_rule",
+  "no_policy",
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Checks whose profile action can be `alert` (counted and logged, packet still forwarded). */
+export const ALERT_REASONS = ["ts_continuity", "ts_transport_error", "ts_unexpected_pid", "anomaly", "custom_rule"] as const;
+export type AlertReason = (typeof ALERT_REASONS)[number];
+
+export const PROMETHEUS_PREFIX = "stream_intel_";
+
+export const PrometheusMetric = {
+  packetsReceived: "stream_intel_packets_received_total",
+  bytesReceived: "stream_intel_bytes_received_total",
+  packetsForwarded: "stream_intel_packets_forwarded_total",
+  bytesForwarded: "stream_intel_bytes_forwarded_total",
+  packetsDropped: "stream_intel_packets_dropped_total",
+  alerts: "stream_intel_alerts_total",
+  sendErrors: "stream_intel_send_errors_total",
+  activeFlows: "stream_intel_active_flows",
+  flowsCreated: "stream_intel_flows_created_total",
+  flowsEvicted: "stream_intel_flows_evicted_total",
+  ruleHits: "stream_intel_rule_hits_total",
+  policyReloads: "stream_intel_policy_reloads_total",
+  policyReloadFailures: "stream_intel_policy_reload_failures_total",
+  policyGeneration: "stream_intel_policy_generation",
+  processingSeconds: "stream_intel_packet_processing_seconds",
+  securityEventsSuppressed: "stream_intel_security_events_suppressed_total",
+  workers: "stream_intel_workers",
+  workerStalled: "stream_intel_worker_stalled",
+  healthy: "stream_intel_healthy",
+  draining: "stream_intel_draining",
+} as const;
+
+export const EMF_NAMESPACE = "StreamIntel/Appliance";
+
+/** EMF metric names. Dimension sets: [Stage] and [Stage, InstanceId]. */
+export const EmfMetric = {
+  packetsReceived: "PacketsReceived",
+  packetsForwarded: "PacketsForwarded",
+  packetsDropped: "PacketsDropped",
+  bytesReceived: "BytesReceived",
+  activeFlows: "ActiveFlows",
+  alerts: "Alerts",
+  policyReloadFailures: "PolicyReloadFailures",
+  /** 1 when a receive loop stopped making progress during the interval (the healer's stall alarm). */
+  forwardingStalled: "ForwardingStalled",
+  processingP99Micros: "ProcessingP99Micros",
+} as const;
+
+export const EmfDimension = { stage: "Stage", instanceId: "InstanceId" } as const;

@@ -1,0 +1,58 @@
+/**
+ * Environment variables each Lambda function reads. The stacks set them, the functions validate them
+ * at cold start; both import the names from here so the two sides cannot drift apart.
+ */
+export const HealerEnv = {
+  /** ARN of the GWLB GENEVE target group whose targets are the appliances. */
+  targetGroupArn: "TARGET_GROUP_ARN",
+  /** Name of the appliance Auto Scaling group. */
+  autoScalingGroupName: "ASG_NAME",
+  /** Healthy appliances never to go below (default 2). */
+  minHealthy: "MIN_HEALTHY_APPLIANCES",
+} as const;
+
+export const RotatorEnv = {
+  /** SSM parameter (String, JSON) holding the contributor schedule: the source of truth. */
+  contributorsParameter: "CONTRIBUTORS_PARAMETER",
+  /** SSM parameter holding the appliance policy JSON (contracts/policy.ts) that the daemons poll. */
+  policyParameter: "POLICY_PARAMETER",
+  /** Name of the policy `sets` entry the rotator owns (default `contributors`). */
+  policySetName: "POLICY_SET_NAME",
+  /** ARN of the MediaConnect flow whose source whitelist is rotated. */
+  flowArn: "FLOW_ARN",
+  /** Event bus for the `Whitelist Rotated` event (default `default`). */
+  eventBusName: "EVENT_BUS_NAME",
+} as const;
+
+export const StreamManagerEnv = {
+  flowArn: "FLOW_ARN",
+  channelId: "CHANNEL_ID",
+  targetGroupArn: "TARGET_GROUP_ARN",
+  /** Healthy appliances required before a stream may start (default 1: there is no uninspected path). */
+  minHealthyTargets: "MIN_HEALTHY_TARGETS",
+  /** Minutes a running channel may go without a connected source before it is stopped (default 15). */
+  idleTimeoutMinutes: "IDLE_TIMEOUT_MINUTES",
+  /** Event bus for alerts the manager raises (default `default`). */
+  eventBusName: "EVENT_BUS_NAME",
+} as const;
+
+/** Common to every function. */
+export const CommonEnv = {
+  stage: "STAGE",
+  powertoolsServiceName: "POWERTOOLS_SERVICE_NAME",
+  powertoolsMetricsNamespace: "POWERTOOLS_METRICS_NAMESPACE",
+} as const;
+
+/** Handler entry points, relative to the repository root (SST `handler` strings). */
+export const FunctionHandler = {
+  applianceHealer: "functions/appliance-healer.handler",
+  whitelistRotator: "functions/whitelist-rotator.handler",
+  streamManager: "functions/stream-manager.handler",
+} as const;
+
+/** Where the appliance build (`npm run build:appliance`) leaves the files the instances download. */
+export const ApplianceArtifact = {
+  bundle: "dist/appliance/stream-intel-appliance.mjs",
+  systemdUnit: "appliance/deploy/stream-intel-appliance.service",
+  defaultPolicy: "appliance/policy.default.json",
+} as const;
