@@ -43,7 +43,13 @@ export const DROP_REASONS = [
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Checks whose profile action can be `alert` (counted and logged, packet still forwarded). */
-export const ALERT_REASONS = ["ts_continuity", "ts_transport_error", "ts_unexpected_pid", "anomaly", "custom_rule"] as const;
+export const ALERT_REASONS = [
+  "ts_continuity",
+  "ts_transport_error",
+  "ts_unexpected_pid",
+  "anomaly",
+  "custom_rule",
+] as const;
 export type AlertReason = (typeof ALERT_REASONS)[number];
 
 export const PROMETHEUS_PREFIX = "stream_intel_";

@@ -71,7 +71,9 @@ function parseIpv6(text: string): [number, number, number, number] | undefined {
 }
 
 /** Parses an address (no prefix) into family and words, or undefined when it is not one. */
-export function parseAddress(text: string): { family: Family; words: [number, number, number, number] } | undefined {
+export function parseAddress(
+  text: string,
+): { family: Family; words: [number, number, number, number] } | undefined {
   const v4 = parseIpv4(text);
   if (v4 !== undefined) return { family: 4, words: [0, 0, 0, v4] };
   const v6 = parseIpv6(text);
@@ -88,9 +90,9 @@ export function formatIpv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-function formatIpv6(words: readonly number[]): string {
+function formatIpv6(words: ArrayLike<number>): string {
   const groups: number[] = [];
-  for (const w of words) groups.push(w >>> 16, w & 0xffff);
+  for (let i = 0; i < 4; i++) groups.push(words[i] >>> 16, words[i] & 0xffff);
   // Compress the longest run of zero groups (RFC 5952).
   let bestStart = -1;
   let bestLen = 0;
@@ -112,7 +114,7 @@ function formatIpv6(words: readonly number[]): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
-export function formatAddress(family: Family, words: readonly number[]): string {
+export function formatAddress(family: Family, words: ArrayLike<number>): string {
   return family === 4 ? formatIpv4(words[3]) : formatIpv6(words);
 }
 
@@ -128,7 +130,8 @@ export function parseCidr(text: string): Cidr {
   const slash = text.indexOf("/");
   const addressText = slash === -1 ? text : text.slice(0, slash);
   const address = parseAddress(addressText);
-  if (!address) throw new CidrError(`"${text}" is not a CIDR: "${addressText}" is not an IPv4 or IPv6 address`);
+  if (!address)
+    throw new CidrError(`"${text}" is not a CIDR: "${addressText}" is not an IPv4 or IPv6 address`);
   const max = address.family === 4 ? 32 : 128;
   let prefix = max;
   if (slash !== -1) {
@@ -163,7 +166,7 @@ export function cidrContains(outer: Cidr, inner: Cidr): boolean {
   const base = outer.family === 4 ? 3 : 0;
   for (let i = base; i < 4; i++) {
     const mask = maskWord(outer.prefix, outer.family === 4 ? 0 : i);
-    if (((inner.words[i] & mask) >>> 0) !== outer.words[i]) return false;
+    if ((inner.words[i] & mask) >>> 0 !== outer.words[i]) return false;
   }
   return true;
 }

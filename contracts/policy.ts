@@ -4,7 +4,7 @@
  * parameter). The field-by-field reference is in the README ("Policy").
  */
 import { z } from "zod";
-import { CidrError, parseCidr } from "./cidr.ts";
+import { type CidrError, parseCidr } from "./cidr.ts";
 
 /** What a check does when it fires: drop the packet, let it through but log and count it, or nothing. */
 export const CheckAction = z.enum(["drop", "alert", "off"]);
@@ -195,11 +195,19 @@ export const Policy = z
     const seenFlows = new Set<string>();
     for (const [i, flow] of policy.flows.entries()) {
       if (seenFlows.has(flow.name)) {
-        ctx.addIssue({ code: "custom", path: ["flows", i, "name"], message: `duplicate flow "${flow.name}"` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["flows", i, "name"],
+          message: `duplicate flow "${flow.name}"`,
+        });
       }
       seenFlows.add(flow.name);
       if (!(flow.profile in policy.profiles)) {
-        ctx.addIssue({ code: "custom", path: ["flows", i, "profile"], message: `unknown profile "${flow.profile}"` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["flows", i, "profile"],
+          message: `unknown profile "${flow.profile}"`,
+        });
       }
       checkRefs(flow.src, ["flows", i, "src"]);
       checkRefs(flow.dst, ["flows", i, "dst"]);
@@ -207,14 +215,22 @@ export const Policy = z
     const seenRules = new Set<string>();
     for (const [i, rule] of policy.rules.entries()) {
       if (seenRules.has(rule.name)) {
-        ctx.addIssue({ code: "custom", path: ["rules", i, "name"], message: `duplicate rule "${rule.name}"` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["rules", i, "name"],
+          message: `duplicate rule "${rule.name}"`,
+        });
       }
       seenRules.add(rule.name);
       checkRefs(rule.match.src, ["rules", i, "match", "src"]);
       checkRefs(rule.match.dst, ["rules", i, "match", "dst"]);
       const { minLength, maxLength } = rule.match;
       if (minLength !== undefined && maxLength !== undefined && minLength > maxLength) {
-        ctx.addIssue({ code: "custom", path: ["rules", i, "match"], message: "minLength is above maxLength" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["rules", i, "match"],
+          message: "minLength is above maxLength",
+        });
       }
     }
     for (const [profileName, profile] of Object.entries(policy.profiles)) {
@@ -240,7 +256,9 @@ export class PolicyError extends Error {
 
 /** Turns zod issues into `path: message` lines a person can act on. */
 export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`);
+  return error.issues.map(
+    (issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`,
+  );
 }
 
 /** Parses policy JSON text; throws PolicyError naming every problem. */

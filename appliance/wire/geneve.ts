@@ -76,10 +76,15 @@ export function parseGeneve(buf: Buffer, length: number, out: GeneveHeader): num
     if (data + dataLength > innerOffset) return GeneveStatus.malformed;
     if (optionClass === AMAZON_OPTION_CLASS && type === AmazonOption.endpointId && dataLength === 8) {
       out.endpointIdOffset = data;
-    } else if (optionClass === AMAZON_OPTION_CLASS && type === AmazonOption.attachmentId && dataLength === 8) {
+    } else if (
+      optionClass === AMAZON_OPTION_CLASS &&
+      type === AmazonOption.attachmentId &&
+      dataLength === 8
+    ) {
       out.attachmentIdOffset = data;
     } else if (optionClass === AMAZON_OPTION_CLASS && type === AmazonOption.flowCookie && dataLength === 4) {
-      out.flowCookie = ((buf[data] << 24) | (buf[data + 1] << 16) | (buf[data + 2] << 8) | buf[data + 3]) >>> 0;
+      out.flowCookie =
+        ((buf[data] << 24) | (buf[data + 1] << 16) | (buf[data + 2] << 8) | buf[data + 3]) >>> 0;
       out.hasFlowCookie = true;
     } else {
       out.otherOptions++;
@@ -124,11 +129,15 @@ export function buildGeneve(message: GeneveMessage): Buffer {
   let optionsLength = 0;
   for (const option of message.options) {
     if (option.data.length % 4 !== 0 || option.data.length > 124) {
-      throw new WireError("geneve_malformed", `option data must be a multiple of 4 bytes up to 124, got ${option.data.length}`);
+      throw new WireError(
+        "geneve_malformed",
+        `option data must be a multiple of 4 bytes up to 124, got ${option.data.length}`,
+      );
     }
     optionsLength += 4 + option.data.length;
   }
-  if (optionsLength > 252) throw new WireError("geneve_malformed", `options total ${optionsLength} bytes, limit 252`);
+  if (optionsLength > 252)
+    throw new WireError("geneve_malformed", `options total ${optionsLength} bytes, limit 252`);
   const out = Buffer.allocUnsafe(GENEVE_HEADER_LENGTH + optionsLength + message.inner.length);
   out[0] = optionsLength >>> 2;
   out[1] = (message.oam ? 0x80 : 0) | (message.critical ? 0x40 : 0);
@@ -151,7 +160,11 @@ export function buildGeneve(message: GeneveMessage): Buffer {
 }
 
 /** The three options GWLB adds, in the order GWLB sends them. */
-export function amazonOptions(ids: { endpointId: bigint; attachmentId: bigint; flowCookie: number }): GeneveOption[] {
+export function amazonOptions(ids: {
+  endpointId: bigint;
+  attachmentId: bigint;
+  flowCookie: number;
+}): GeneveOption[] {
   const endpoint = Buffer.alloc(8);
   endpoint.writeBigUInt64BE(ids.endpointId);
   const attachment = Buffer.alloc(8);
@@ -171,7 +184,8 @@ const STATUS_REASON = ["", "geneve_malformed", "geneve_unsupported_protocol", "g
 export function decodeGeneve(buf: Buffer): DecodedGeneve {
   const header = new GeneveHeader();
   const status = parseGeneve(buf, buf.length, header);
-  if (status === GeneveStatus.malformed) throw new WireError(STATUS_REASON[status], "malformed GENEVE datagram");
+  if (status === GeneveStatus.malformed)
+    throw new WireError(STATUS_REASON[status], "malformed GENEVE datagram");
   const options: GeneveOption[] = [];
   let offset = GENEVE_HEADER_LENGTH;
   while (offset < header.innerOffset) {

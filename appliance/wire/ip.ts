@@ -143,7 +143,12 @@ function parseIpv6(buf: Buffer, offset: number, length: number, out: InnerPacket
       break;
     }
   }
-  if (next === IPV6_HOP_BY_HOP || next === IPV6_ROUTING || next === IPV6_DESTINATION || next === IPV6_FRAGMENT) {
+  if (
+    next === IPV6_HOP_BY_HOP ||
+    next === IPV6_ROUTING ||
+    next === IPV6_DESTINATION ||
+    next === IPV6_FRAGMENT
+  ) {
     return InnerStatus.ipMalformed; // a chain longer than any real stack sends
   }
   out.protocol = next;
@@ -153,7 +158,13 @@ function parseIpv6(buf: Buffer, offset: number, length: number, out: InnerPacket
 }
 
 /** Parses the inner packet at `buf[offset .. offset+length)`, which GENEVE says is IPv4 or IPv6. */
-export function parseInner(buf: Buffer, offset: number, length: number, ipv6: boolean, out: InnerPacket): number {
+export function parseInner(
+  buf: Buffer,
+  offset: number,
+  length: number,
+  ipv6: boolean,
+  out: InnerPacket,
+): number {
   return ipv6 ? parseIpv6(buf, offset, length, out) : parseIpv4(buf, offset, length, out);
 }
 
@@ -257,8 +268,10 @@ export function decodeIpUdp(buf: Buffer): DecodedUdp {
   const view = new InnerPacket();
   const version = buf.length > 0 ? buf[0] >>> 4 : 0;
   const status = parseInner(buf, 0, buf.length, version === 6, view);
-  if (status !== InnerStatus.ok) throw new WireError(INNER_REASON[status], `inner packet rejected: ${INNER_REASON[status]}`);
-  if (view.protocol !== IpProtocol.udp) throw new WireError("udp_malformed", `protocol ${view.protocol} is not UDP`);
+  if (status !== InnerStatus.ok)
+    throw new WireError(INNER_REASON[status], `inner packet rejected: ${INNER_REASON[status]}`);
+  if (view.protocol !== IpProtocol.udp)
+    throw new WireError("udp_malformed", `protocol ${view.protocol} is not UDP`);
   return {
     family: view.family,
     src: formatAddress(view.family, view.src),
