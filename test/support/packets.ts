@@ -1,0 +1,184 @@
+/**
+ * Packets for the appliance tests, built byte by byte with the wire codec: what GWLB would send for a
+ * MediaConnect → MediaLive RTP/MPEG-TS flow, and the ways an attacker or a broken encoder bends it.
+ */
+import { amazonOptions, buildGeneve, EtherType, type GeneveOption } from "../../appliance/wire/geneve.ts";
+import { buildIpv4Udp, buildIpv6Udp } from "../../appliance/wire/ip.ts";
+import { crc32Mpeg, TS_PACKET_SIZE } from "../../appliance/wire/mpegts.ts";
+
+export const PMT_PID = 0x1000;
+export const VIDEO_PID = 0x100;
+export const AUDIO_PID = 0x101;
+
+function psiPacket(pid: number, cc: number, section: Buffer): Buffer {
+  const packet = Buffer.alloc(TS_PACKET_SIZE, 0xff);
+  packet[0] = 0x47;
+  packet[1] = 0x40 | (pid >>> 8);
+  packet[2] = pid & 0xff;
+  packet[3] = 0x10 | (cc & 0x0f);
+  packet[4] = 0; // pointer field
+  section.copy(packet, 5);
+  return packet;
+}
+
+function withCrc(body: number[]): Buffer {
+  const section = Buffer.from([...body, 0, 0, 0, 0]);
+  section.writeUInt32BE(crc32Mpeg(section, 0, section.length - 4), section.length - 4);
+  return section;
+}
+
+export function patPacket(cc: number, pmtPid = PMT_PID): Buffer {
+  // table 0, section_length 13: header (5) + one program (4) + CRC (4)
+  return psiPacket(
+    0,
+    cc,
+    withCrc([0x00, 0xb0, 13, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xe0 | (pmtPid >>> 8), pmtPid & 0xff]),
+  );
+}
+
+export function pmtPacket(cc: number, pids: readonly number[] = [VIDEO_PID, AUDIO_PID]): Buffer {
+  const streams = pids.flatMap((pid, i) => [
+    i === 0 ? 0x1b : 0x0f,
+    0xe0 | (pid >>> 8),
+    pid & 0xff,
+    0xf0,
+    0x00,
+  ]);
+  const sectionLength = 9 + streams.length + 4;
+  return psiPacket(
+    PMT_PID,
+    cc,
+    withCrc([
+      0x02,
+      0xb0 | (sectionLength >>> 8),
+      sectionLength & 0xff,
+      0x00,
+      0x01,
+      0xc1,
+      0x00,
+      0x00,
+      0xe0 | (pids[0] >>> 8),
+      pids[0] & 0xff,
+      0xf0,
+      0x00,
+      ...streams,
+    ]),
+  );
+}
+
+export function esPacket(pid: number, cc: number, fill = 0xaa): Buffer {
+  const packet = Buffer.alloc(TS_PACKET_SIZE, fill);
+  packet[0] = 0x47;
+  packet[1] = pid >>> 8;
+  packet[2] = pid & 0xff;
+  packet[3] = 0x10 | (cc & 0x0f);
+  return packet;
+}
+
+/** A TS program: PAT and PMT first in every N-th RTP packet, video and audio with running counters. */
+export class TsProgram {
+  private readonly cc = new Map<number, number>();
+  private count = 0;
+  readonly esPids: readonly number[];
+
+  constructor(esPids: readonly number[] = [VIDEO_PID, AUDIO_PID]) {
+    this.esPids = esPids;
+  }
+
+  private next(pid: number): number {
+    const value = ((this.cc.get(pid) ?? -1) + 1) & 0x0f;
+    this.cc.set(pid, value);
+    return value;
+  }
+
+  /** Seven TS packets (one RTP payload); PSI every 10th call. */
+  payload(): Buffer {
+    const packets: Buffer[] = [];
+    if (this.count++ % 10 === 0) {
+      packets.push(patPacket(this.next(0)), pmtPacket(this.next(PMT_PID), this.esPids));
+    }
+    while (packets.length < 7) {
+      const pid = packets.length % 3 === 2 && this.esPids.length > 1 ? this.esPids[1] : this.esPids[0];
+      packets.push(esPacket(pid, this.next(pid)));
+    }
+    return Buffer.concat(packets);
+  }
+}
+
+export interface RtpFields {
+  sequence: number;
+  timestamp: number;
+  ssrc: number;
+  payloadType?: number;
+  version?: number;
+}
+
+export function rtpPacket(fields: RtpFields, payload: Buffer): Buffer {
+  const header = Buffer.alloc(12);
+  header[0] = (fields.version ?? 2) << 6;
+  header[1] = (fields.payloadType ?? 33) & 0x7f;
+  header.writeUInt16BE(fields.sequence & 0xffff, 2);
+  header.writeUInt32BE(fields.timestamp >>> 0, 4);
+  header.writeUInt32BE(fields.ssrc >>> 0, 8);
+  return Buffer.concat([header, payload]);
+}
+
+export interface FlowAddress {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  ttl?: number;
+}
+
+export const DEFAULT_FLOW: FlowAddress = {
+  src: "10.0.1.10",
+  dst: "10.0.11.20",
+  srcPort: 40000,
+  dstPort: 5000,
+};
+
+export function gwlbOptions(flowCookie = 0x0badf00d): GeneveOption[] {
+  return amazonOptions({ endpointId: 0x0e1234567890abcdn, attachmentId: 0x0a0000000000beefn, flowCookie });
+}
+
+/** The GENEVE datagram GWLB would send for this inner UDP payload. */
+export function geneveUdp(
+  flow: FlowAddress,
+  payload: Buffer,
+  options: GeneveOption[] = gwlbOptions(),
+): Buffer {
+  const v6 = flow.src.includes(":");
+  const inner = (v6 ? buildIpv6Udp : buildIpv4Udp)({ ...flow, payload });
+  return buildGeneve({ protocolType: v6 ? EtherType.ipv6 : EtherType.ipv4, options, inner });
+}
+
+/** A clean RTP/MPEG-TS stream on one flow: each call returns the next GENEVE datagram. */
+export class CleanStream {
+  sequence: number;
+  timestamp: number;
+  readonly ssrc: number;
+  readonly flow: FlowAddress;
+  readonly program = new TsProgram();
+
+  constructor(flow: FlowAddress = DEFAULT_FLOW, ssrc = 0x11223344, sequence = 1000) {
+    this.flow = flow;
+    this.ssrc = ssrc;
+    this.sequence = sequence;
+    this.timestamp = 90_000;
+  }
+
+  rtp(): Buffer {
+    const packet = rtpPacket(
+      { sequence: this.sequence, timestamp: this.timestamp, ssrc: this.ssrc },
+      this.program.payload(),
+    );
+    this.sequence = (this.sequence + 1) & 0xffff;
+    this.timestamp = (this.timestamp + 900) >>> 0;
+    return packet;
+  }
+
+  next(): Buffer {
+    return geneveUdp(this.flow, this.rtp());
+  }
+}
