@@ -10,6 +10,7 @@ import {
   DEFAULT_FLOW,
   esPacket,
   geneveUdp,
+  INNER_OFFSET,
   pmtPacket,
   rtpPacket,
   TsProgram,
@@ -238,7 +239,7 @@ describe("Inspector", () => {
     badVersion[0] |= 0x40;
     expect(inspect(badVersion)).toBe("geneve_malformed");
     const badChecksum = Buffer.from(good);
-    badChecksum[8 + 36 + 10] ^= 0xff; // inner IPv4 checksum (after 8 + 36 bytes of GENEVE)
+    badChecksum[INNER_OFFSET + 10] ^= 0xff; // the inner IPv4 header checksum
     expect(inspect(badChecksum)).toBe("ip_checksum");
     const truncatedInner = good.subarray(0, good.length - 10);
     expect(inspect(truncatedInner)).toBe("ip_malformed");

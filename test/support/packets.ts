@@ -182,3 +182,6 @@ export class CleanStream {
     return geneveUdp(this.flow, this.rtp());
   }
 }
+
+/** Where the inner packet starts in a datagram from `geneveUdp` with the three GWLB options. */
+export const INNER_OFFSET = 8 + (4 + 8) + (4 + 8) + (4 + 4);

@@ -1,0 +1,265 @@
+/**
+ * The appliance as a process, over real UDP sockets on loopback: what GWLB sends, what comes back,
+ * what /metrics and /healthz say, and how it reacts to policy changes and signals.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { decodeGeneve } from "../../appliance/wire/geneve.ts";
+import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
+import { APPLIANCE_BIN, ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
+import {
+  CleanStream,
+  DEFAULT_FLOW,
+  esPacket,
+  geneveUdp,
+  INNER_OFFSET,
+  rtpPacket,
+} from "../support/packets.ts";
+
+const APPLIANCE = "127.0.20.2";
+const GWLB = "127.0.20.1";
+const defaultPolicy = JSON.parse(
+  readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8"),
+);
+// Lower ceilings than production so a flood from one test process reliably exceeds them.
+defaultPolicy.profiles["rtp-mpegts"].rate = {
+  maxPacketsPerSecond: 1000,
+  maxBitsPerSecond: 50_000_000,
+  burstSeconds: 0.5,
+};
+
+const dir = mkdtempSync(path.join(tmpdir(), "si-daemon-"));
+const policyFile = path.join(dir, "policy.json");
+
+function writePolicy(policy: unknown): void {
+  // Write-then-rename, as configuration management does: the watcher must see the new file.
+  const temp = `${policyFile}.tmp`;
+  writeFileSync(temp, typeof policy === "string" ? policy : JSON.stringify(policy, null, 2));
+  renameSync(temp, policyFile);
+}
+
+const dropped = (appliance: ApplianceProcess, reason: string) =>
+  appliance.metric(PrometheusMetric.packetsDropped, { reason });
+
+describe("stream-intel-appliance process", () => {
+  let gwlb: GwlbPeer;
+  let appliance: ApplianceProcess | null = null;
+
+  beforeAll(async () => {
+    gwlb = await GwlbPeer.bind(GWLB);
+  });
+  afterAll(() => gwlb.close());
+  afterEach(async () => {
+    await appliance?.stop();
+    appliance = null;
+    gwlb.received.length = 0;
+  });
+
+  async function start(options: { workers?: number; drainSeconds?: number } = {}): Promise<ApplianceProcess> {
+    writePolicy(defaultPolicy);
+    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ...options });
+    await appliance.waitHealthy();
+    return appliance;
+  }
+
+  it("documents every flag in --help, with its environment variable", () => {
+    const help = spawnSync(process.execPath, [APPLIANCE_BIN, "--help"], { encoding: "utf8" }).stdout;
+    for (const flag of ["--geneve", "--health", "--policy", "--policy-ssm", "--workers", "--drain-seconds"]) {
+      expect(help).toContain(flag);
+    }
+    for (const env of ["SI_GENEVE", "SI_HEALTH", "SI_POLICY", "SI_POLICY_SSM", "SI_WORKERS"])
+      expect(help).toContain(env);
+  });
+
+  it("refuses to start without a policy source, with a clear message", () => {
+    const run = spawnSync(process.execPath, [APPLIANCE_BIN, "--geneve", `${APPLIANCE}:6081`], {
+      encoding: "utf8",
+    });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/--policy FILE or --policy-ssm NAME is required/);
+  });
+
+  it("returns an allowed flow byte for byte, GWLB options included, to port 6081 of the sender", async () => {
+    const proc = await start();
+    const stream = new CleanStream();
+    const sent = Array.from({ length: 200 }, () => stream.next());
+    for (const datagram of sent) await gwlb.send(datagram, APPLIANCE);
+    expect(await gwlb.waitForCount(200)).toBe(200);
+    expect(gwlb.received.map((b) => b.toString("hex"))).toEqual(sent.map((b) => b.toString("hex")));
+    expect(decodeGeneve(gwlb.received[0]).options).toHaveLength(3);
+    expect(await proc.metric(PrometheusMetric.packetsForwarded)).toBe(200);
+    expect(await proc.metric(PrometheusMetric.activeFlows)).toBe(1);
+  });
+
+  it("passes a real ffmpeg RTP/MPEG-TS capture through unchanged", async () => {
+    await start();
+    const capture = readFileSync(new URL("../fixtures/ffmpeg-rtp-mpegts.bin", import.meta.url));
+    const sent: Buffer[] = [];
+    for (let offset = 0; offset < capture.length; ) {
+      const length = capture.readUInt16BE(offset);
+      sent.push(
+        geneveUdp({ ...DEFAULT_FLOW, srcPort: 42000 }, capture.subarray(offset + 2, offset + 2 + length)),
+      );
+      offset += 2 + length;
+    }
+    expect(sent.length).toBeGreaterThan(100);
+    for (const datagram of sent) await gwlb.send(datagram, APPLIANCE);
+    expect(await gwlb.waitForCount(sent.length)).toBe(sent.length);
+    expect(gwlb.received.every((b, i) => b.equals(sent[i]))).toBe(true);
+  });
+
+  it("drops each attack class and counts it by reason, while the clean flow keeps flowing", async () => {
+    const proc = await start();
+    const clean = new CleanStream();
+    const attacks: [string, Buffer[]][] = [];
+    const unlisted = new CleanStream({ ...DEFAULT_FLOW, src: "203.0.113.9" });
+    attacks.push([
+      "flow_not_allowed",
+      [unlisted.next(), new CleanStream({ ...DEFAULT_FLOW, dstPort: 22 }).next()],
+    ]);
+    const badVersion = rtpPacket({ sequence: 1, timestamp: 0, ssrc: 9, version: 1 }, clean.program.payload());
+    attacks.push(["rtp_version", [geneveUdp({ ...DEFAULT_FLOW, srcPort: 43001 }, badVersion)]]);
+    const garbage = Buffer.concat(Array.from({ length: 7 }, () => esPacket(0x100, 0)));
+    garbage[0] = 0x00;
+    attacks.push([
+      "ts_sync_lost",
+      [
+        geneveUdp(
+          { ...DEFAULT_FLOW, srcPort: 43002 },
+          rtpPacket({ sequence: 1, timestamp: 0, ssrc: 5 }, garbage),
+        ),
+      ],
+    ]);
+    attacks.push(["custom_rule", [geneveUdp({ ...DEFAULT_FLOW, srcPort: 43003 }, Buffer.alloc(3000))]]);
+    const malformed = Buffer.from(clean.next());
+    malformed[INNER_OFFSET + 2] = 0xff; // inner IPv4 total length lies
+    attacks.push(["ip_malformed", [malformed]]);
+
+    const cleanSent: Buffer[] = [];
+    for (let i = 0; i < 20; i++) {
+      const datagram = clean.next();
+      cleanSent.push(datagram);
+      await gwlb.send(datagram, APPLIANCE);
+    }
+    // SSRC hijack on the established clean flow
+    const hijack = new CleanStream(DEFAULT_FLOW, 0x0bad0bad, clean.sequence + 5);
+    attacks.push(["rtp_ssrc_changed", [hijack.next(), hijack.next()]]);
+    for (const [, datagrams] of attacks) for (const d of datagrams) await gwlb.send(d, APPLIANCE);
+    for (let i = 0; i < 20; i++) {
+      const datagram = clean.next();
+      cleanSent.push(datagram);
+      await gwlb.send(datagram, APPLIANCE);
+    }
+    expect(await gwlb.waitForCount(cleanSent.length)).toBe(cleanSent.length);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // nothing else may come back
+    expect(gwlb.received.length).toBe(cleanSent.length);
+    expect(gwlb.received.every((b, i) => b.equals(cleanSent[i]))).toBe(true);
+    for (const [reason, datagrams] of attacks)
+      expect(await dropped(proc, reason), reason).toBe(datagrams.length);
+  });
+
+  it("drops a flood above the per-flow rate ceiling and says so in /metrics", async () => {
+    const proc = await start();
+    const flood = new CleanStream({ ...DEFAULT_FLOW, srcPort: 44000 });
+    for (let i = 0; i < 4000; i++) gwlb.socket.send(flood.next(), 6081, APPLIANCE);
+    await proc.waitFor(
+      async () => (await proc.metric(PrometheusMetric.packetsReceived)) >= 3900,
+      "flood received",
+    );
+    const limited = (await dropped(proc, "rate_packets")) + (await dropped(proc, "rate_bits"));
+    const forwarded = await proc.metric(PrometheusMetric.packetsForwarded);
+    expect(limited).toBeGreaterThan(1000);
+    expect(forwarded + limited).toBe(await proc.metric(PrometheusMetric.packetsReceived));
+  });
+
+  it("reloads a changed policy file without a restart and keeps the last good one when a bad one arrives", async () => {
+    const proc = await start();
+    const moved = new CleanStream({ ...DEFAULT_FLOW, src: "10.0.3.10" });
+    await gwlb.send(moved.next(), APPLIANCE);
+    await proc.waitFor(
+      async () => (await dropped(proc, "flow_not_allowed")) === 1,
+      "unlisted source dropped",
+    );
+
+    const rotated = structuredClone(defaultPolicy);
+    rotated.sets.mediaconnect = ["10.0.3.0/24"];
+    writePolicy(rotated);
+    await proc.waitFor(
+      async () => (await proc.metric(PrometheusMetric.policyGeneration)) === 2,
+      "generation 2",
+    );
+    await gwlb.send(moved.next(), APPLIANCE);
+    expect(await gwlb.waitForCount(1)).toBe(1);
+
+    writePolicy('{"version": 1, "profiles": {}, "flows": [{"name": "x"}]}');
+    await proc.waitFor(
+      async () => (await proc.metric(PrometheusMetric.policyReloadFailures)) === 1,
+      "bad policy counted",
+    );
+    expect(await proc.metric(PrometheusMetric.policyGeneration)).toBe(2);
+    expect((await proc.health()).status).toBe(200);
+    await gwlb.send(moved.next(), APPLIANCE);
+    expect(await gwlb.waitForCount(2)).toBe(2);
+    expect(
+      proc.output.some((line) => line.includes('"event":"policy_rejected"') && line.includes("flows.0.src")),
+    ).toBe(true);
+
+    // SIGHUP re-reads the source even when the watcher saw nothing.
+    writeFileSync(policyFile, JSON.stringify(defaultPolicy));
+    proc.proc.kill("SIGHUP");
+    await proc.waitFor(
+      async () => (await proc.metric(PrometheusMetric.policyGeneration)) === 3,
+      "generation 3 after SIGHUP",
+    );
+  });
+
+  it("is not healthy until a policy is loaded", async () => {
+    writePolicy("{ not json");
+    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile });
+    const proc = appliance;
+    await proc.waitFor(async () => (await proc.health()).body.status === "no-policy", "503 no-policy");
+    expect((await proc.health()).status).toBe(503);
+    writePolicy(defaultPolicy);
+    await proc.waitHealthy();
+  });
+
+  it("drains on SIGTERM: 503 at once, keeps forwarding for the drain period, then exits 0", async () => {
+    const proc = await start({ drainSeconds: 2 });
+    const stream = new CleanStream();
+    proc.proc.kill("SIGTERM");
+    await proc.waitFor(async () => (await proc.health()).status === 503, "503 while draining");
+    expect((await proc.health()).body.status).toBe("draining");
+    const sent = Array.from({ length: 50 }, () => stream.next());
+    for (const datagram of sent) await gwlb.send(datagram, APPLIANCE);
+    expect(await gwlb.waitForCount(50)).toBe(50);
+    expect(await proc.exited).toBe(0);
+  });
+
+  it("spreads flows over several receive loops with SO_REUSEPORT and loses none", async () => {
+    const proc = await start({ workers: 2 });
+    expect(await proc.metric(PrometheusMetric.workers)).toBe(2);
+    // GWLB gives every flow its own outer source port; emulate that with one socket per flow.
+    const peers = await Promise.all(Array.from({ length: 8 }, () => GwlbPeer.bind("127.0.20.3", 0)));
+    const replies = await GwlbPeer.bind("127.0.20.3");
+    try {
+      let total = 0;
+      for (const [i, peer] of peers.entries()) {
+        const stream = new CleanStream({ ...DEFAULT_FLOW, srcPort: 45000 + i });
+        for (let n = 0; n < 30; n++) {
+          await peer.send(stream.next(), APPLIANCE);
+          total++;
+        }
+      }
+      expect(await replies.waitForCount(total)).toBe(total);
+      const perWorker = (await proc.metrics()).filter((s) => s.name === PrometheusMetric.activeFlows);
+      expect(perWorker).toHaveLength(2);
+      expect(perWorker.reduce((sum, s) => sum + s.value, 0)).toBe(8);
+    } finally {
+      for (const peer of peers) peer.close();
+      replies.close();
+    }
+  });
+});
