@@ -18,7 +18,15 @@ export interface ApplianceOptions {
   drainSeconds?: number;
   healthPort?: number;
   extraArgs?: string[];
+  /** The executable to run (default: the TypeScript entry point; the tests also run the bundle). */
+  entry?: string;
 }
+
+// Whatever happens to the test or benchmark process, no appliance outlives it.
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const proc of live) proc.kill("SIGKILL");
+});
 
 export class ApplianceProcess {
   readonly proc: ChildProcess;
@@ -34,7 +42,7 @@ export class ApplianceProcess {
     this.proc = spawn(
       process.execPath,
       [
-        APPLIANCE_BIN,
+        options.entry ?? APPLIANCE_BIN,
         "--geneve",
         `${options.address}:6081`,
         "--health",
@@ -57,11 +65,13 @@ export class ApplianceProcess {
     this.proc.stdout?.on("data", collect);
     this.proc.stderr?.on("data", collect);
     this.exited = once(this.proc, "exit").then(([code]) => code as number | null);
+    live.add(this.proc);
+    this.proc.once("exit", () => live.delete(this.proc));
   }
 
   async health(): Promise<{ status: number; body: { healthy: boolean; status: string } }> {
     const response = await fetch(`${this.healthUrl}/healthz`);
-    return { status: response.status, body: await response.json() };
+    return { status: response.status, body: (await response.json()) as { healthy: boolean; status: string } };
   }
 
   async metrics(): Promise<PrometheusSample[]> {

@@ -1,0 +1,312 @@
+/**
+ * `npm run bench [-- --quick]`: the appliance's data plane against a plain Node UDP echo, side by side
+ * in one run on loopback, each in its own process, with the load generator in two more processes.
+ * Prints a table and writes bench/results.json. Not a test: nothing here asserts a speed.
+ */
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os, { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import Table from "cli-table3";
+import pc from "picocolors";
+import { ApplianceProcess } from "../test/support/appliance-process.ts";
+import type { ReceiveReport, SendReport } from "./blaster.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    rates: { type: "string" },
+    seconds: { type: "string" },
+    "skip-memory": { type: "boolean", default: false },
+  },
+});
+const quick = flags.quick ?? false;
+const BLASTER = fileURLToPath(new URL("./blaster.ts", import.meta.url));
+const GENERATOR = "127.0.30.1";
+const ECHO = "127.0.30.2";
+const DAEMON = "127.0.30.3";
+const STEP_SECONDS = flags.seconds ? Number(flags.seconds) : quick ? 1.5 : 4;
+const RATES = flags.rates
+  ? flags.rates.split(",").map(Number)
+  : quick
+    ? [10_000, 50_000, 0]
+    : [10_000, 20_000, 40_000, 50_000, 60_000, 80_000, 100_000, 0];
+const FLOWS = 16;
+const LOSSLESS = 0.001;
+
+// The system under test gets one core to itself and the load generator the other, so that neither
+// steals the other's time slices (on two cores, three busy processes otherwise turn the scheduler's
+// time slice into tail latency). Without taskset, or with one core, nothing is pinned.
+const CPUS = os.cpus().length;
+const SUT_CPU = CPUS > 1 ? String(CPUS - 1) : null;
+const LOAD_CPUS = CPUS > 1 ? `0-${CPUS - 2}` : null;
+let pinning = SUT_CPU !== null;
+function pin(pid: number | undefined, cpus: string | null): void {
+  if (!pinning || pid === undefined || cpus === null) return;
+  try {
+    execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
+  } catch {
+    pinning = false;
+  }
+}
+
+const log = (line: string) =>
+  process.stderr.write(`${pc.dim(new Date().toISOString().slice(11, 19))} ${line}\n`);
+
+function benchPolicy(): string {
+  const policy = JSON.parse(
+    readFileSync(new URL("../appliance/policy.default.json", import.meta.url), "utf8"),
+  );
+  // Rate ceilings per flow stay, but high enough for 16 flows to carry 100k packets/s between them, and
+  // sources may open flows fast enough for the flow-table runs.
+  policy.profiles["rtp-mpegts"].rate = {
+    maxPacketsPerSecond: 20_000,
+    maxBitsPerSecond: 250_000_000,
+    burstSeconds: 0.5,
+  };
+  policy.limits.newFlowsPerSecondPerSource = 1_000_000;
+  policy.limits.newFlowBurstPerSource = 1_000_000;
+  policy.limits.maxFlows = 250_000;
+  policy.limits.flowIdleSeconds = 600;
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "si-bench-")), "policy.json");
+  writeFileSync(file, JSON.stringify(policy));
+  return file;
+}
+
+function child(
+  role: string,
+  options: object,
+): { proc: ChildProcess; result: Promise<unknown>; ready: Promise<void> } {
+  const proc = fork(BLASTER, [role, JSON.stringify(options)], {
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+  });
+  pin(proc.pid, role === "echo" ? SUT_CPU : LOAD_CPUS);
+  let out = "";
+  proc.stdout?.on("data", (chunk) => {
+    out += chunk;
+  });
+  const ready = new Promise<void>((resolve) => proc.once("message", () => resolve()));
+  const result = new Promise((resolve, reject) =>
+    proc.once("exit", (code, signal) =>
+      code === 0 || signal === "SIGTERM"
+        ? resolve(out ? JSON.parse(out) : null)
+        : reject(new Error(`${role} exited ${code ?? signal}`)),
+    ),
+  );
+  return { proc, result, ready };
+}
+
+interface Step {
+  offered: number;
+  sent: number;
+  received: number;
+  sentPerSecond: number;
+  deliveredPerSecond: number;
+  loss: number;
+  latencyMicros: ReceiveReport["latencyMicros"];
+}
+
+let stepCount = 0;
+
+async function step(target: string, rate: number, flows = FLOWS): Promise<Step> {
+  // Fresh 5-tuples every step: a new sender restarts its sequence numbers, which on the same flows
+  // the appliance would rightly drop as replays.
+  const basePort = 20_000 + (stepCount++ % 400) * 100;
+  const receiver = child("receive", { bind: GENERATOR, seconds: STEP_SECONDS + 1, warmupSeconds: 0.5 });
+  await receiver.ready;
+  const sender = child("send", { target, from: GENERATOR, rate, seconds: STEP_SECONDS, flows, basePort });
+  const sent = (await sender.result) as SendReport;
+  const received = (await receiver.result) as ReceiveReport;
+  const activeSeconds = received.received > 1 ? (received.lastAt - received.firstAt) / 1e9 : sent.seconds;
+  return {
+    offered: rate,
+    sent: sent.sent,
+    received: received.received,
+    sentPerSecond: sent.sent / sent.seconds,
+    deliveredPerSecond: received.received / Math.max(activeSeconds, sent.seconds),
+    loss: sent.sent ? 1 - received.received / sent.sent : 0,
+    latencyMicros: received.latencyMicros,
+  };
+}
+
+async function sweep(name: string, target: string): Promise<Step[]> {
+  const steps: Step[] = [];
+  for (const rate of RATES) {
+    const result = await step(target, rate);
+    steps.push(result);
+    log(
+      `${name.padEnd(10)} offered ${rate ? `${(rate / 1000).toFixed(0)}k/s` : "max"} → sent ${(result.sentPerSecond / 1000).toFixed(1)}k/s, delivered ${(result.deliveredPerSecond / 1000).toFixed(1)}k/s, loss ${(result.loss * 100).toFixed(2)}%, p99 ${result.latencyMicros.p99} µs`,
+    );
+  }
+  return steps;
+}
+
+function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+interface MemoryPoint {
+  flows: number;
+  rssMiB: number;
+  /** RSS growth per flow since the previous point (the first point: since the idle daemon). */
+  marginalBytesPerFlow: number;
+}
+
+async function flowMemory(policyFile: string): Promise<MemoryPoint[]> {
+  const appliance = new ApplianceProcess({ address: DAEMON, policyFile, healthPort: 8081 });
+  await appliance.waitHealthy();
+  pin(appliance.proc.pid, SUT_CPU);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  if (appliance.proc.exitCode !== null) throw new Error(`appliance exited: ${appliance.output.join("\n")}`);
+  let previousRss = rssKiB(appliance.proc.pid!);
+  let previousFlows = 0;
+  log(`flow table: idle daemon RSS ${(previousRss / 1024).toFixed(1)} MiB`);
+  const out: MemoryPoint[] = [];
+  try {
+    for (const flows of quick ? [10_000, 30_000] : [10_000, 100_000]) {
+      // Every flow gets three packets: enough to create it and run RTP/TS state for it.
+      const rate = 50_000;
+      const sender = child("send", {
+        target: DAEMON,
+        from: GENERATOR,
+        rate,
+        seconds: (flows * 3) / rate,
+        flows,
+        basePort: 1024,
+      });
+      await sender.result;
+      await appliance.waitFor(
+        async () => (await appliance.metric("stream_intel_active_flows")) >= flows * 0.99,
+        `${flows} flows`,
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const rss = rssKiB(appliance.proc.pid!);
+      const active = await appliance.metric("stream_intel_active_flows");
+      const marginal = ((rss - previousRss) * 1024) / (active - previousFlows);
+      out.push({ flows: active, rssMiB: rss / 1024, marginalBytesPerFlow: marginal });
+      log(
+        `flow table: ${active} flows, RSS ${(rss / 1024).toFixed(1)} MiB (${marginal.toFixed(0)} bytes per added flow)`,
+      );
+      previousRss = rss;
+      previousFlows = active;
+    }
+  } finally {
+    await appliance.stop();
+  }
+  return out;
+}
+
+function best(steps: Step[]) {
+  const saturated = steps.find((s) => s.offered === 0) ?? steps[steps.length - 1];
+  const lossless = steps
+    .filter((s) => s.offered > 0 && s.loss <= LOSSLESS)
+    .reduce((m, s) => Math.max(m, s.offered), 0);
+  return { saturatedPps: saturated.deliveredPerSecond, losslessPps: lossless };
+}
+
+async function main(): Promise<void> {
+  log(
+    `benchmark${quick ? " (quick)" : ""}: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.versions.node}`,
+  );
+  const policyFile = benchPolicy();
+
+  log("plain Node UDP echo (the ceiling for this runtime)");
+  const echo = child("echo", { bind: ECHO });
+  await echo.ready;
+  const echoSteps = await sweep("echo", ECHO);
+  echo.proc.kill("SIGTERM");
+  await echo.result;
+
+  log("stream-intel-appliance, --workers 1, full RTP/MPEG-TS inspection");
+  const appliance = new ApplianceProcess({ address: DAEMON, policyFile, healthPort: 8081 });
+  await appliance.waitHealthy();
+  pin(appliance.proc.pid, SUT_CPU);
+  const daemonSteps = await sweep("appliance", DAEMON);
+  const drops = (await appliance.metrics()).filter(
+    (s) => s.name === "stream_intel_packets_dropped_total" && s.value > 0,
+  );
+  await appliance.stop();
+  if (drops.length > 0)
+    log(
+      pc.yellow(
+        `appliance dropped by policy: ${drops.map((d) => `${d.labels.reason}=${d.value}`).join(", ")}`,
+      ),
+    );
+
+  const memory = flags["skip-memory"] ? [] : await flowMemory(policyFile);
+
+  const e = best(echoSteps);
+  const d = best(daemonSteps);
+  const at50 = (steps: Step[]) => steps.find((s) => s.offered === 50_000)?.latencyMicros;
+  const echo50 = at50(echoSteps);
+  const daemon50 = at50(daemonSteps);
+  const added = (k: "p50" | "p99" | "p999") => (daemon50 && echo50 ? daemon50[k] - echo50[k] : Number.NaN);
+
+  const table = new Table({
+    head: [
+      "offered",
+      "echo delivered/s",
+      "echo loss",
+      "echo p99 µs",
+      "appliance delivered/s",
+      "appliance loss",
+      "appliance p99 µs",
+    ],
+  });
+  for (const [i, s] of echoSteps.entries()) {
+    const a = daemonSteps[i];
+    table.push([
+      s.offered ? `${s.offered / 1000}k/s` : "max",
+      s.deliveredPerSecond.toFixed(0),
+      `${(s.loss * 100).toFixed(2)}%`,
+      s.latencyMicros.p99,
+      a.deliveredPerSecond.toFixed(0),
+      `${(a.loss * 100).toFixed(2)}%`,
+      a.latencyMicros.p99,
+    ]);
+  }
+  console.log(table.toString());
+  const ratio = d.saturatedPps / e.saturatedPps;
+  console.log(
+    `1,396-byte GENEVE datagrams, ${FLOWS} flows. Saturated: appliance ${d.saturatedPps.toFixed(0)} pps vs echo ${e.saturatedPps.toFixed(0)} pps (${(ratio * 100).toFixed(0)}%); highest lossless step: appliance ${d.losslessPps} vs echo ${e.losslessPps}.`,
+  );
+  if (daemon50 && echo50) {
+    console.log(
+      `At 50k pps: appliance p50/p99/p99.9 ${daemon50.p50}/${daemon50.p99}/${daemon50.p999} µs, echo ${echo50.p50}/${echo50.p99}/${echo50.p999} µs → added ${added("p50")}/${added("p99")}/${added("p999")} µs.`,
+    );
+  }
+  for (const m of memory) {
+    console.log(
+      `Memory: ${m.flows} active flows → RSS ${m.rssMiB.toFixed(1)} MiB (${m.marginalBytesPerFlow.toFixed(0)} bytes per added flow).`,
+    );
+  }
+
+  const results = {
+    date: new Date().toISOString(),
+    quick,
+    pinned: pinning ? { systemUnderTest: SUT_CPU, loadGenerator: LOAD_CPUS } : null,
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      node: process.versions.node,
+      platform: `${os.platform()} ${os.arch()}`,
+    },
+    datagramBytes: 1396,
+    flows: FLOWS,
+    echo: { steps: echoSteps, ...e },
+    appliance: { steps: daemonSteps, ...d, workers: 1 },
+    ratio,
+    addedLatencyMicrosAt50k: { p50: added("p50"), p99: added("p99"), p999: added("p999") },
+    memory,
+  };
+  writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(
+    `inspection/echo ratio: ${ratio.toFixed(2)} (${d.saturatedPps.toFixed(0)} pps vs ${e.saturatedPps.toFixed(0)} pps), p99 added latency: ${(added("p99") / 1000).toFixed(3)} ms`,
+  );
+}
+
+await main();
