@@ -54,7 +54,7 @@ describe("SsmPolicySource", () => {
       name: "/si/dev/policy",
       pollSeconds: 30,
     });
-    source.start({ onText: (text, origin) => texts.push(origin), onError: () => {} });
+    source.start({ onText: (_text, origin) => texts.push(origin), onError: () => {} });
     await vi.advanceTimersByTimeAsync(0);
     expect(texts).toEqual(["SSM parameter /si/dev/policy (version 1)"]);
     await vi.advanceTimersByTimeAsync(30_000);
