@@ -18,22 +18,33 @@ export type SenderKind = (typeof SENDER_KINDS)[number];
 export class UdpSocketSender implements PacketSender {
   private readonly socket: Socket;
   private readonly counters: Float64Array;
-  private readonly onSent: (error: Error | null, bytes: number) => void;
 
   constructor(socket: Socket, counters: Float64Array) {
     this.socket = socket;
     this.counters = counters;
-    // One callback for every send: a closure per packet would allocate on the hot path.
-    this.onSent = (error, bytes) => {
-      if (error) this.counters[Counter.sendErrors]++;
-      else {
-        this.counters[Counter.forwarded]++;
-        this.counters[Counter.bytesForwarded] += bytes;
-      }
-    };
+    // No per-send callback (a JS call per packet back from the socket layer): a failed send surfaces as
+    // the socket's "error" event, which takes it back off the forwarded count.
+    socket.on("error", () => {
+      this.counters[Counter.sendErrors]++;
+      this.counters[Counter.forwarded]--;
+    });
   }
 
   send(buf: Buffer, address: string, port: number): void {
-    this.socket.send(buf, port, address, this.onSent);
+    this.counters[Counter.forwarded]++;
+    this.counters[Counter.bytesForwarded] += buf.length;
+    this.socket.send(buf, port, address);
   }
+}
+
+/**
+ * Addresses handed to the sender are always the IP literal the datagram came from, so resolution is
+ * the identity. Node's default lookup validates the string and defers to the next tick on every send.
+ */
+export function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (error: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, address.includes(":") ? 6 : 4);
 }

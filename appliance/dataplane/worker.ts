@@ -10,7 +10,7 @@ import type { Policy } from "../../contracts/policy.ts";
 import { compilePolicy } from "./compiled-policy.ts";
 import { Counter, HISTOGRAM_BASE, PROCESSING_BUCKETS, workerCounters } from "./counters.ts";
 import { Inspector, type SecurityEvent } from "./inspector.ts";
-import { UdpSocketSender } from "./sender.ts";
+import { literalLookup, UdpSocketSender } from "./sender.ts";
 
 export interface WorkerOptions {
   role: "dataplane";
@@ -47,6 +47,7 @@ export function runWorker(options: WorkerOptions): void {
     reusePort: options.reusePort,
     recvBufferSize: options.socketBufferBytes,
     sendBufferSize: options.socketBufferBytes,
+    lookup: literalLookup,
   } as dgram.SocketOptions);
   const sender = new UdpSocketSender(socket, counters);
   const returnPort = options.returnPort;
