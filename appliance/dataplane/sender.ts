@@ -43,7 +43,7 @@ export class UdpSocketSender implements PacketSender {
  */
 export function literalLookup(
   address: string,
-  family: unknown,
+  _family: unknown,
   callback: (error: Error | null, address: string, family: number) => void,
 ): void {
   callback(null, address, address.includes(":") ? 6 : 4);
