@@ -1,0 +1,141 @@
+/**
+ * `npm run fuzz [-- --quick] [--iterations N] [--seed S]`: throws random and structure-aware mutated
+ * GENEVE datagrams at the inspector in-process and then at a live daemon over loopback, with clean
+ * packets in between that must all come back. Any input that makes the inspector throw is written to
+ * test/fixtures/fuzz/ (replayed by the regression test) and the run fails.
+ */
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { compilePolicy } from "../appliance/dataplane/compiled-policy.ts";
+import { SLOTS_PER_WORKER } from "../appliance/dataplane/counters.ts";
+import { Inspector } from "../appliance/dataplane/inspector.ts";
+import { mutate, seededRandom } from "../appliance/wire/mutate.ts";
+import { DROP_REASONS } from "../contracts/appliance-metrics.ts";
+import { parsePolicy } from "../contracts/policy.ts";
+import { ApplianceProcess, GwlbPeer } from "../test/support/appliance-process.ts";
+import { CleanStream, DEFAULT_FLOW } from "../test/support/packets.ts";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    iterations: { type: "string" },
+    live: { type: "string" },
+    seed: { type: "string" },
+  },
+});
+const iterations = Number(values.iterations ?? (values.quick ? 200_000 : 2_000_000));
+const liveIterations = Number(values.live ?? (values.quick ? 50_000 : 300_000));
+const seed = Number(values.seed ?? Date.now() % 1_000_000);
+const FIXTURES = new URL("../test/fixtures/fuzz/", import.meta.url);
+const policyText = readFileSync(new URL("../appliance/policy.default.json", import.meta.url), "utf8");
+
+function corpus(count: number): Buffer[] {
+  const streams = [
+    new CleanStream(),
+    new CleanStream({ ...DEFAULT_FLOW, srcPort: 40100 }, 0x77),
+    new CleanStream({ src: "fd00:1::10", dst: "fd00:11::20", srcPort: 40000, dstPort: 5001 }),
+  ];
+  return Array.from({ length: count }, (_, i) => streams[i % streams.length].next());
+}
+
+function progress(label: string, done: number, total: number, extra: string): void {
+  if (done % 50_000 !== 0 && done !== total) return;
+  process.stderr.write(`\r${label} ${done.toLocaleString()} / ${total.toLocaleString()} ${extra}   `);
+  if (done === total) process.stderr.write("\n");
+}
+
+function inProcess(): number {
+  const counters = new Float64Array(SLOTS_PER_WORKER);
+  const inspector = new Inspector(counters, () => {});
+  inspector.setPolicy(compilePolicy(parsePolicy(policyText), 1));
+  const random = seededRandom(seed);
+  const seeds = corpus(64);
+  let crashes = 0;
+  let now = 0;
+  const heapStart = process.memoryUsage().heapUsed;
+  for (let i = 1; i <= iterations; i++) {
+    const input =
+      random() < 0.1
+        ? Buffer.from(Array.from({ length: Math.floor(random() * 200) }, () => random() * 256))
+        : mutate(seeds[i % seeds.length], random);
+    now += 0.01;
+    try {
+      const verdict = inspector.inspect(input, input.length, now);
+      if (!(verdict >= 0 && verdict <= DROP_REASONS.length))
+        throw new Error(`verdict ${verdict} out of range`);
+    } catch (error) {
+      crashes++;
+      const name = `crash-${createHash("sha256").update(input).digest("hex").slice(0, 16)}.bin`;
+      writeFileSync(new URL(name, FIXTURES), input);
+      process.stderr.write(`\ninspector threw on input ${name}: ${(error as Error).message}\n`);
+    }
+    if (i % 100_000 === 0) inspector.sweep(now);
+    progress(
+      "in-process",
+      i,
+      iterations,
+      `flows ${inspector.flowCount}, heap +${((process.memoryUsage().heapUsed - heapStart) / 1e6).toFixed(1)} MB`,
+    );
+  }
+  const forwarded = iterations - DROP_REASONS.reduce((sum, _r, i) => sum + counters[16 + i], 0);
+  console.log(
+    `in-process: ${iterations.toLocaleString()} inputs (seed ${seed}), ${crashes} crashes, ${forwarded.toLocaleString()} forwarded, flow table ${inspector.flowCount}`,
+  );
+  return crashes;
+}
+
+async function live(): Promise<boolean> {
+  const dir = mkdtempSync(path.join(tmpdir(), "si-fuzz-"));
+  const policyFile = path.join(dir, "policy.json");
+  writeFileSync(policyFile, policyText);
+  const appliance = new ApplianceProcess({ address: "127.0.40.2", policyFile });
+  const gwlb = await GwlbPeer.bind("127.0.40.1");
+  try {
+    await appliance.waitHealthy();
+    const rssBefore = Number(
+      /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${appliance.proc.pid}/status`, "utf8"))?.[1],
+    );
+    const random = seededRandom(seed + 1);
+    const seeds = corpus(64);
+    const clean = new CleanStream({ ...DEFAULT_FLOW, src: "10.0.2.200", srcPort: 47000 });
+    const cleanSent = new Set<string>();
+    for (let i = 1; i <= liveIterations; i++) {
+      if (i % 10 === 0) {
+        const datagram = clean.next();
+        cleanSent.add(datagram.toString("base64"));
+        gwlb.socket.send(datagram, 6081, appliance.address);
+      } else {
+        gwlb.socket.send(mutate(seeds[i % seeds.length], random), 6081, appliance.address);
+      }
+      // Pace at roughly 20k datagrams/s so the kernel does not drop the clean ones for us.
+      if (i % 200 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      progress("live daemon", i, liveIterations, `clean back ${gwlb.received.length}`);
+    }
+    await gwlb.waitForCount(gwlb.received.length + 1, 2000);
+    const back = gwlb.received.filter((b) => cleanSent.has(b.toString("base64"))).length;
+    const healthy = (await appliance.health()).status === 200;
+    const rssAfter = Number(
+      /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${appliance.proc.pid}/status`, "utf8"))?.[1],
+    );
+    const received = await appliance.metric("stream_intel_packets_received_total");
+    console.log(
+      `live daemon: ${liveIterations.toLocaleString()} datagrams, ${received.toLocaleString()} received, clean ${back}/${cleanSent.size} back, healthy ${healthy}, RSS ${(rssBefore / 1024).toFixed(0)} → ${(rssAfter / 1024).toFixed(0)} MiB`,
+    );
+    return healthy && back === cleanSent.size && appliance.proc.exitCode === null;
+  } finally {
+    gwlb.close();
+    await appliance.stop();
+  }
+}
+
+const crashes = inProcess();
+const liveOk = await live();
+if (crashes > 0 || !liveOk) {
+  console.log("fuzz: FAILED");
+  process.exitCode = 1;
+} else {
+  console.log("fuzz: no crash, every clean packet came back");
+}
