@@ -92,7 +92,7 @@ const MUTATIONS: Mutation[] = [
 
 /** One mutated copy of `seed`: one to three mutations stacked. */
 export function mutate(seed: Buffer, random: Random): Buffer {
-  let out = Buffer.from(seed);
+  let out: Buffer = Buffer.from(seed);
   for (let i = 0, n = 1 + int(random, 3); i < n; i++) {
     out = MUTATIONS[int(random, MUTATIONS.length)](out, random);
     if (out.length === 0) break;
