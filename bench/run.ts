@@ -27,7 +27,7 @@ const BLASTER = fileURLToPath(new URL("./blaster.ts", import.meta.url));
 const GENERATOR = "127.0.30.1";
 const ECHO = "127.0.30.2";
 const DAEMON = "127.0.30.3";
-const STEP_SECONDS = flags.seconds ? Number(flags.seconds) : quick ? 1.5 : 4;
+const STEP_SECONDS = flags.seconds ? Number(flags.seconds) : quick ? 2.5 : 4;
 const RATES = flags.rates
   ? flags.rates.split(",").map(Number)
   : quick
@@ -70,6 +70,8 @@ function benchPolicy(): string {
   policy.limits.newFlowBurstPerSource = 1_000_000;
   policy.limits.maxFlows = 250_000;
   policy.limits.flowIdleSeconds = 600;
+  // The 8,500-byte runs carry jumbo inner packets, which the default policy's size rule refuses.
+  policy.rules = [];
   const file = path.join(mkdtempSync(path.join(tmpdir(), "si-bench-")), "policy.json");
   writeFileSync(file, JSON.stringify(policy));
   return file;
@@ -110,13 +112,26 @@ interface Step {
 
 let stepCount = 0;
 
-async function step(target: string, rate: number, flows = FLOWS): Promise<Step> {
+async function step(target: string, rate: number, flows = FLOWS, tsPerPacket = 7): Promise<Step> {
   // Fresh 5-tuples every step: a new sender restarts its sequence numbers, which on the same flows
   // the appliance would rightly drop as replays.
   const basePort = 20_000 + (stepCount++ % 400) * 100;
-  const receiver = child("receive", { bind: GENERATOR, seconds: STEP_SECONDS + 1, warmupSeconds: 0.5 });
+  const receiver = child("receive", {
+    bind: GENERATOR,
+    seconds: STEP_SECONDS + 1,
+    warmupSeconds: 0.5,
+    tsPerPacket,
+  });
   await receiver.ready;
-  const sender = child("send", { target, from: GENERATOR, rate, seconds: STEP_SECONDS, flows, basePort });
+  const sender = child("send", {
+    target,
+    from: GENERATOR,
+    rate,
+    seconds: STEP_SECONDS,
+    flows,
+    basePort,
+    tsPerPacket,
+  });
   const sent = (await sender.result) as SendReport;
   const received = (await receiver.result) as ReceiveReport;
   const activeSeconds = received.received > 1 ? (received.lastAt - received.firstAt) / 1e9 : sent.seconds;
@@ -131,13 +146,19 @@ async function step(target: string, rate: number, flows = FLOWS): Promise<Step> 
   };
 }
 
-async function sweep(name: string, target: string): Promise<Step[]> {
+async function sweep(
+  name: string,
+  target: string,
+  rates = RATES,
+  tsPerPacket = 7,
+  flows = FLOWS,
+): Promise<Step[]> {
   const steps: Step[] = [];
-  for (const rate of RATES) {
-    const result = await step(target, rate);
+  for (const rate of rates) {
+    const result = await step(target, rate, flows, tsPerPacket);
     steps.push(result);
     log(
-      `${name.padEnd(10)} offered ${rate ? `${(rate / 1000).toFixed(0)}k/s` : "max"} → sent ${(result.sentPerSecond / 1000).toFixed(1)}k/s, delivered ${(result.deliveredPerSecond / 1000).toFixed(1)}k/s, loss ${(result.loss * 100).toFixed(2)}%, p99 ${result.latencyMicros.p99} µs`,
+      `${name.padEnd(14)} offered ${rate ? `${(rate / 1000).toFixed(0)}k/s` : "max"} → sent ${(result.sentPerSecond / 1000).toFixed(1)}k/s, delivered ${(result.deliveredPerSecond / 1000).toFixed(1)}k/s, loss ${(result.loss * 100).toFixed(2)}%, p99 ${result.latencyMicros.p99} µs`,
     );
   }
   return steps;
@@ -208,86 +229,209 @@ function best(steps: Step[]) {
   return { saturatedPps: saturated.deliveredPerSecond, losslessPps: lossless };
 }
 
+/** Datagram size for `tsPerPacket` TS packets: GENEVE + options (40) + IPv4/UDP (28) + RTP (12) + TS. */
+const datagramBytes = (tsPerPacket: number) => 40 + 28 + 12 + 188 * tsPerPacket;
+const gbps = (pps: number, tsPerPacket: number) => (pps * datagramBytes(tsPerPacket) * 8) / 1e9;
+
+async function withAppliance<T>(
+  policyFile: string,
+  workers: number,
+  run: () => Promise<T>,
+): Promise<[T, ApplianceProcess]> {
+  const appliance = new ApplianceProcess({ address: DAEMON, policyFile, healthPort: 8081, workers });
+  try {
+    await appliance.waitHealthy();
+    // One worker gets the system-under-test core; several are left to the scheduler (two cores here).
+    if (workers === 1) pin(appliance.proc.pid, SUT_CPU);
+    const result = await run();
+    return [result, appliance];
+  } finally {
+    await appliance.stop();
+  }
+}
+
+async function withEcho<T>(run: () => Promise<T>): Promise<T> {
+  const echo = child("echo", { bind: ECHO });
+  await echo.ready;
+  try {
+    return await run();
+  } finally {
+    echo.proc.kill("SIGTERM");
+    await echo.result;
+  }
+}
+
+function scaling(): {
+  flows: number;
+  nsPerPacket: number;
+  bytesPerFlow: number;
+  typedArrayBytesPerFlow: number;
+}[] {
+  const out = [];
+  for (const flows of quick ? [1_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000]) {
+    const json = execFileSync(
+      process.execPath,
+      [fileURLToPath(new URL("./flow-scaling.ts", import.meta.url)), String(flows)],
+      {
+        encoding: "utf8",
+      },
+    );
+    const result = JSON.parse(json);
+    log(
+      `flow scaling: ${flows} flows → ${result.nsPerPacket.toFixed(0)} ns per packet, ${result.typedArrayBytesPerFlow.toFixed(0)} bytes of flow state per flow`,
+    );
+    out.push(result);
+  }
+  return out;
+}
+
+/** Largest count of 10 Mbit/s streams one worker carries with no loss and p99 added latency < 1 ms. */
+async function streamsPerWorker(policyFile: string, echoP99At: (pps: number) => Promise<number>) {
+  const perStream = 10_000_000 / (188 * 7 * 8); // packets/s of a 10 Mbit/s TS stream, 7 TS per RTP
+  const counts = quick ? [25, 50] : [10, 25, 50, 60, 70, 80, 90, 100];
+  const results: { streams: number; pps: number; loss: number; p99: number; echoP99: number; ok: boolean }[] =
+    [];
+  const [steps] = await withAppliance(policyFile, 1, async () => {
+    const out: Step[] = [];
+    for (const streams of counts) out.push(await step(DAEMON, Math.round(streams * perStream), streams));
+    return out;
+  });
+  for (const [i, streams] of counts.entries()) {
+    const s = steps[i];
+    const echoP99 = await echoP99At(s.offered);
+    const ok = s.loss === 0 && s.latencyMicros.p99 - echoP99 < 1000;
+    results.push({ streams, pps: s.offered, loss: s.loss, p99: s.latencyMicros.p99, echoP99, ok });
+    log(
+      `streams: ${streams} × 10 Mbit/s = ${s.offered} pps → loss ${(s.loss * 100).toFixed(2)}%, p99 ${s.latencyMicros.p99} µs (echo ${echoP99} µs) ${ok ? "ok" : "over"}`,
+    );
+  }
+  const largest = results.filter((r) => r.ok).reduce((m, r) => Math.max(m, r.streams), 0);
+  return { largest, results };
+}
+
 async function main(): Promise<void> {
   log(
     `benchmark${quick ? " (quick)" : ""}: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.versions.node}`,
   );
   const policyFile = benchPolicy();
+  const sizes = quick ? [7] : [1, 7, 45];
+  const sizeRates = quick ? RATES : [50_000, 0];
 
-  log("plain Node UDP echo (the ceiling for this runtime)");
-  const echo = child("echo", { bind: ECHO });
-  await echo.ready;
-  const echoSteps = await sweep("echo", ECHO);
-  echo.proc.kill("SIGTERM");
-  await echo.result;
-
-  log("stream-intel-appliance, --workers 1, full RTP/MPEG-TS inspection");
-  const appliance = new ApplianceProcess({ address: DAEMON, policyFile, healthPort: 8081 });
-  await appliance.waitHealthy();
-  pin(appliance.proc.pid, SUT_CPU);
-  const daemonSteps = await sweep("appliance", DAEMON);
-  const drops = (await appliance.metrics()).filter(
-    (s) => s.name === "stream_intel_packets_dropped_total" && s.value > 0,
-  );
-  await appliance.stop();
-  if (drops.length > 0)
-    log(
-      pc.yellow(
-        `appliance dropped by policy: ${drops.map((d) => `${d.labels.reason}=${d.value}`).join(", ")}`,
-      ),
+  // 1. Throughput and latency by datagram size, echo then appliance (one worker).
+  const bySize: Record<string, { echo: Step[]; appliance: Step[] }> = {};
+  for (const ts of sizes) {
+    const rates = ts === 7 ? RATES : sizeRates;
+    const label = `${datagramBytes(ts)} B`;
+    log(`plain Node UDP echo, ${label} datagrams (the ceiling for this runtime)`);
+    const echo = await withEcho(() => sweep(`echo ${label}`, ECHO, rates, ts));
+    log(`stream-intel-appliance --workers 1, ${label} datagrams, full RTP/MPEG-TS inspection`);
+    const [appliance, proc] = await withAppliance(policyFile, 1, async () =>
+      sweep(`appl. ${label}`, DAEMON, rates, ts),
     );
+    void proc;
+    bySize[String(datagramBytes(ts))] = { echo, appliance };
+  }
+  const main1400 = bySize[String(datagramBytes(7))];
 
+  // 2. Two receive loops (the machine's cores are shared with the generator: read as a check that
+  //    SO_REUSEPORT spreads the load, not as a scaling figure, on a two-core host).
+  let workers2: Step[] = [];
+  if (!quick) {
+    log("stream-intel-appliance --workers 2 (unpinned)");
+    [workers2] = await withAppliance(policyFile, 2, () =>
+      sweep("appl. w2", DAEMON, [50_000, 80_000, 0], 7, 64),
+    );
+  }
+
+  // 3. Streams per worker.
+  let streams: Awaited<ReturnType<typeof streamsPerWorker>> | null = null;
+  if (!quick) {
+    const echoCache = new Map<number, number>();
+    const echoSteps = await withEcho(async () => {
+      const out: Step[] = [];
+      for (const count of [10, 25, 50, 60, 70, 80, 90, 100])
+        out.push(await step(ECHO, Math.round((count * 10_000_000) / (188 * 7 * 8)), count));
+      return out;
+    });
+    for (const s of echoSteps) echoCache.set(s.offered, s.latencyMicros.p99);
+    streams = await streamsPerWorker(policyFile, async (pps) => echoCache.get(pps) ?? 0);
+  }
+
+  // 4. Memory with live flows, and per-packet cost as the flow table grows.
   const memory = flags["skip-memory"] ? [] : await flowMemory(policyFile);
+  const flowScaling = flags["skip-memory"] ? [] : scaling();
 
-  const e = best(echoSteps);
-  const d = best(daemonSteps);
+  const e = best(main1400.echo);
+  const d = best(main1400.appliance);
   const at50 = (steps: Step[]) => steps.find((s) => s.offered === 50_000)?.latencyMicros;
-  const echo50 = at50(echoSteps);
-  const daemon50 = at50(daemonSteps);
+  const echo50 = at50(main1400.echo);
+  const daemon50 = at50(main1400.appliance);
   const added = (k: "p50" | "p99" | "p999") => (daemon50 && echo50 ? daemon50[k] - echo50[k] : Number.NaN);
 
   const table = new Table({
     head: [
+      "datagram",
       "offered",
-      "echo delivered/s",
+      "echo pps",
+      "echo Gbit/s",
       "echo loss",
       "echo p99 µs",
-      "appliance delivered/s",
-      "appliance loss",
-      "appliance p99 µs",
+      "appl. pps",
+      "appl. Gbit/s",
+      "appl. loss",
+      "appl. p99 µs",
     ],
   });
-  for (const [i, s] of echoSteps.entries()) {
-    const a = daemonSteps[i];
-    table.push([
-      s.offered ? `${s.offered / 1000}k/s` : "max",
-      s.deliveredPerSecond.toFixed(0),
-      `${(s.loss * 100).toFixed(2)}%`,
-      s.latencyMicros.p99,
-      a.deliveredPerSecond.toFixed(0),
-      `${(a.loss * 100).toFixed(2)}%`,
-      a.latencyMicros.p99,
-    ]);
+  for (const ts of sizes) {
+    const { echo, appliance } = bySize[String(datagramBytes(ts))];
+    for (const [i, s] of echo.entries()) {
+      const a = appliance[i];
+      table.push([
+        `${datagramBytes(ts)} B`,
+        s.offered ? `${s.offered / 1000}k/s` : "max",
+        s.deliveredPerSecond.toFixed(0),
+        gbps(s.deliveredPerSecond, ts).toFixed(2),
+        `${(s.loss * 100).toFixed(2)}%`,
+        s.latencyMicros.p99,
+        a.deliveredPerSecond.toFixed(0),
+        gbps(a.deliveredPerSecond, ts).toFixed(2),
+        `${(a.loss * 100).toFixed(2)}%`,
+        a.latencyMicros.p99,
+      ]);
+    }
   }
   console.log(table.toString());
   const ratio = d.saturatedPps / e.saturatedPps;
   console.log(
-    `1,396-byte GENEVE datagrams, ${FLOWS} flows. Saturated: appliance ${d.saturatedPps.toFixed(0)} pps vs echo ${e.saturatedPps.toFixed(0)} pps (${(ratio * 100).toFixed(0)}%); highest lossless step: appliance ${d.losslessPps} vs echo ${e.losslessPps}.`,
+    `1,396-byte datagrams, ${FLOWS} flows. Saturated: appliance ${d.saturatedPps.toFixed(0)} pps vs echo ${e.saturatedPps.toFixed(0)} pps (${(ratio * 100).toFixed(0)}%); highest lossless step: appliance ${d.losslessPps} vs echo ${e.losslessPps}.`,
   );
   if (daemon50 && echo50) {
     console.log(
       `At 50k pps: appliance p50/p99/p99.9 ${daemon50.p50}/${daemon50.p99}/${daemon50.p999} µs, echo ${echo50.p50}/${echo50.p99}/${echo50.p999} µs → added ${added("p50")}/${added("p99")}/${added("p999")} µs.`,
     );
   }
+  for (const s of workers2) {
+    console.log(
+      `--workers 2, 64 flows: offered ${s.offered || "max"} → ${s.deliveredPerSecond.toFixed(0)} pps, loss ${(s.loss * 100).toFixed(2)}%, p99 ${s.latencyMicros.p99} µs.`,
+    );
+  }
+  if (streams)
+    console.log(`Streams per worker (10 Mbit/s each, zero loss, p99 added < 1 ms): ${streams.largest}.`);
   for (const m of memory) {
     console.log(
       `Memory: ${m.flows} active flows → RSS ${m.rssMiB.toFixed(1)} MiB (${m.marginalBytesPerFlow.toFixed(0)} bytes per added flow).`,
+    );
+  }
+  for (const f of flowScaling) {
+    console.log(
+      `Flow table ${f.flows}: ${f.nsPerPacket.toFixed(0)} ns per packet in-process, ${f.typedArrayBytesPerFlow.toFixed(0)} bytes of state per flow.`,
     );
   }
 
   const results = {
     date: new Date().toISOString(),
     quick,
+    command: `npm run bench${quick ? " -- --quick" : ""}`,
     pinned: pinning ? { systemUnderTest: SUT_CPU, loadGenerator: LOAD_CPUS } : null,
     machine: {
       cpus: os.cpus().length,
@@ -295,13 +439,16 @@ async function main(): Promise<void> {
       node: process.versions.node,
       platform: `${os.platform()} ${os.arch()}`,
     },
-    datagramBytes: 1396,
     flows: FLOWS,
-    echo: { steps: echoSteps, ...e },
-    appliance: { steps: daemonSteps, ...d, workers: 1 },
+    bySize,
     ratio,
+    echo: e,
+    appliance: d,
     addedLatencyMicrosAt50k: { p50: added("p50"), p99: added("p99"), p999: added("p999") },
+    workers2,
+    streams,
     memory,
+    flowScaling,
   };
   writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
   console.log(
