@@ -11,6 +11,7 @@ import { createLogger, type Logger } from "./control/logger.ts";
 import { createRegistry } from "./control/metrics.ts";
 import { FilePolicySource, type PolicySource, SsmPolicySource } from "./control/policy-sources.ts";
 import { PolicyStore } from "./control/policy-store.ts";
+import { socketReceiveDrops } from "./control/socket-stats.ts";
 import { WorkerPool } from "./control/worker-pool.ts";
 import { Counter, workerCounters } from "./dataplane/counters.ts";
 
@@ -26,6 +27,9 @@ export class Daemon {
   private draining = false;
   private stalledWorkers: number[] = [];
   private stalledDuringInterval = false;
+  /** Kernel receive-buffer drops on our sockets, accumulated so a restarted socket never lowers it. */
+  private socketDrops = 0;
+  private lastSocketDropsReading = 0;
   private timers: NodeJS.Timeout[] = [];
   private lastEmf: EmfSnapshot | null = null;
   private exitCode = 0;
@@ -96,6 +100,7 @@ export class Daemon {
         draining: this.draining,
         stalledWorkers: this.stalledWorkers,
       }),
+      socketDrops: () => this.socketDrops,
     });
     this.server = await startHttpServer({ ...config.health, health: () => this.health(), registry });
     this.pool.start();
@@ -114,6 +119,7 @@ export class Daemon {
         }
         this.stalledWorkers = stalled;
         if (stalled.length > 0) this.stalledDuringInterval = true;
+        this.readSocketDrops();
       }, STALL_CHECK_MS),
     );
     if (config.emfIntervalSeconds > 0) {
@@ -130,9 +136,17 @@ export class Daemon {
     });
   }
 
+  private readSocketDrops(): void {
+    const reading = socketReceiveDrops(this.config.geneve.host, this.config.geneve.port);
+    if (reading === null) return;
+    if (reading > this.lastSocketDropsReading) this.socketDrops += reading - this.lastSocketDropsReading;
+    else if (reading < this.lastSocketDropsReading) this.socketDrops += reading; // a socket was replaced
+    this.lastSocketDropsReading = reading;
+  }
+
   private emitEmf(): void {
     const view = new Float64Array(this.pool.counters);
-    const now = snapshot(view, this.pool.size, this.store.failures);
+    const now = snapshot(view, this.pool.size, this.store.failures, this.socketDrops);
     let flows = 0;
     for (let w = 0; w < this.pool.size; w++)
       flows += workerCounters(this.pool.counters, w)[Counter.activeFlows];

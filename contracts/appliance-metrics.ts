@@ -72,6 +72,8 @@ export const PrometheusMetric = {
   processingSeconds: "stream_intel_packet_processing_seconds",
   securityEventsSuppressed: "stream_intel_security_events_suppressed_total",
   workers: "stream_intel_workers",
+  /** Datagrams the kernel dropped because a receive buffer was full (from /proc/net/udp). */
+  socketDrops: "stream_intel_socket_receive_drops_total",
   workerStalled: "stream_intel_worker_stalled",
   healthy: "stream_intel_healthy",
   draining: "stream_intel_draining",
@@ -91,6 +93,8 @@ export const EmfMetric = {
   /** 1 when a receive loop stopped making progress during the interval (the healer's stall alarm). */
   forwardingStalled: "ForwardingStalled",
   processingP99Micros: "ProcessingP99Micros",
+  /** Datagrams the kernel dropped before the appliance could read them (receive buffer full). */
+  socketReceiveDrops: "SocketReceiveDrops",
 } as const;
 
 export const EmfDimension = { stage: "Stage", instanceId: "InstanceId" } as const;

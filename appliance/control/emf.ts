@@ -14,10 +14,16 @@ export interface EmfSnapshot {
   bytes: number;
   alerts: number;
   policyFailures: number;
+  socketDrops: number;
   buckets: number[];
 }
 
-export function snapshot(view: Float64Array, workers: number, policyFailures: number): EmfSnapshot {
+export function snapshot(
+  view: Float64Array,
+  workers: number,
+  policyFailures: number,
+  socketDrops: number,
+): EmfSnapshot {
   let dropped = 0;
   let alerts = 0;
   for (let i = 0; i < DROP_REASONS.length; i++) {
@@ -33,6 +39,7 @@ export function snapshot(view: Float64Array, workers: number, policyFailures: nu
     bytes: total(view, workers, Counter.bytesReceived),
     alerts,
     policyFailures,
+    socketDrops,
     buckets,
   };
 }
@@ -65,6 +72,7 @@ export function emfLine(
     [EmfMetric.bytesReceived, "Bytes", after.bytes - before.bytes],
     [EmfMetric.alerts, "Count", after.alerts - before.alerts],
     [EmfMetric.policyReloadFailures, "Count", after.policyFailures - before.policyFailures],
+    [EmfMetric.socketReceiveDrops, "Count", after.socketDrops - before.socketDrops],
     [EmfMetric.activeFlows, "Count", activeFlows],
     [EmfMetric.forwardingStalled, "Count", stalled ? 1 : 0],
     [EmfMetric.processingP99Micros, "Microseconds", p99Micros(before.buckets, after.buckets)],

@@ -21,6 +21,7 @@ export interface MetricsSource {
   ruleNames(): readonly string[];
   policy(): { reloads: number; failures: number; generation: number };
   health(): { healthy: boolean; draining: boolean; stalledWorkers: number[] };
+  socketDrops(): number;
 }
 
 /** Sum of one slot over every worker. */
@@ -59,6 +60,15 @@ export function createRegistry(source: MetricsSource): client.Registry {
     Counter.eventsSuppressed,
   );
 
+  new client.Counter({
+    name: PrometheusMetric.socketDrops,
+    help: "datagrams the kernel dropped before the appliance read them (receive buffer full)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.socketDrops());
+    },
+  });
   new client.Counter({
     name: PrometheusMetric.packetsDropped,
     help: "datagrams not returned, by reason",

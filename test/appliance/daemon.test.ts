@@ -184,6 +184,34 @@ describe("stream-intel-appliance process", () => {
     expect(forwarded + limited).toBe(await proc.metric(PrometheusMetric.packetsReceived));
   });
 
+  it("counts datagrams the kernel dropped while the appliance could not read, and recovers", async () => {
+    writePolicy(defaultPolicy);
+    appliance = new ApplianceProcess({
+      address: APPLIANCE,
+      policyFile,
+      extraArgs: ["--socket-buffer", "65536"],
+    });
+    const proc = appliance;
+    await proc.waitHealthy();
+    proc.proc.kill("SIGSTOP"); // every thread frozen: the receive buffer fills and overflows
+    const burst = new CleanStream({ ...DEFAULT_FLOW, srcPort: 46000 });
+    for (let i = 0; i < 500; i++) gwlb.socket.send(burst.next(), 6081, APPLIANCE);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    proc.proc.kill("SIGCONT");
+    await proc.waitFor(
+      async () => (await proc.metric(PrometheusMetric.socketDrops)) > 0,
+      "socket drops counted",
+    );
+    const received = await proc.metric(PrometheusMetric.packetsReceived);
+    const drops = await proc.metric(PrometheusMetric.socketDrops);
+    expect(received + drops).toBe(500);
+    // and it carries on
+    gwlb.received.length = 0;
+    const after = new CleanStream({ ...DEFAULT_FLOW, srcPort: 46001 });
+    for (let i = 0; i < 20; i++) await gwlb.send(after.next(), APPLIANCE);
+    expect(await gwlb.waitForCount(20)).toBeGreaterThanOrEqual(20);
+  });
+
   it("reloads a changed policy file without a restart and keeps the last good one when a bad one arrives", async () => {
     const proc = await start();
     const moved = new CleanStream({ ...DEFAULT_FLOW, src: "10.0.3.10" });
