@@ -1,0 +1,169 @@
+/**
+ * `npm start [-- options]`: the whole data plane on one machine. Starts N real appliances on loopback,
+ * a GWLB emulator in front of them and a sink behind, plays the scenarios (all of them by default),
+ * shows a live view, then prints a summary and writes lab-report.json. Exit status 1 when any
+ * scenario's expectation failed, 2 when the lab could not run.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import pc from "picocolors";
+import { type PolicyInput, validatePolicy } from "../../contracts/policy.ts";
+import { Lab, type LabOptions } from "./lab.ts";
+import { type LabReport, summaryTable, writeReport } from "./report.ts";
+import { LAB_RATE_BURST_SECONDS, LAB_RATE_CEILING_PPS } from "./scenarios/attacks.ts";
+import { SCENARIOS, scenarioNamed } from "./scenarios/index.ts";
+import type { ScenarioResult } from "./scenarios/scenario.ts";
+import { ffmpegAvailable } from "./sources.ts";
+import { LiveView } from "./view/live-view.ts";
+
+function number(min: number, max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const program = new Command("npm start --")
+  .description(
+    "Stream Intelligence lab: a GWLB emulator, real appliances and RTP/MPEG-TS streams on loopback",
+  )
+  .addOption(
+    new Option("--scenario <names...>", "scenarios to play, in order")
+      .choices([...SCENARIOS.map((s) => s.name), "all"])
+      .default(["all"]),
+  )
+  .option("--quick", "every scenario briefly (under a minute in all)", false)
+  .addOption(new Option("--streams <n>", "clean streams (the seed's load is 10-50)").argParser(number(1, 50)))
+  .addOption(
+    new Option("--bitrate <mbps>", "bitrate of each clean stream, Mbit/s")
+      .argParser(number(0.5, 10))
+      .default(4),
+  )
+  .addOption(new Option("--appliances <n>", "appliance processes").argParser(number(2, 6)).default(2))
+  .addOption(
+    new Option("--source <kind>", "clean stream source")
+      .choices(["synthetic", "ffmpeg"])
+      .default("synthetic"),
+  )
+  .option("--report <file>", "where to write the JSON report", "lab-report.json")
+  .option("--no-view", "plain progress lines instead of the live view");
+
+/** The appliances' policy in the lab: the shipped default with lab-sized rate ceilings, and the
+ * MediaConnect set narrowed to subnet A so that the whitelist rotation has something to add. */
+export function labPolicy(): PolicyInput {
+  const policy = JSON.parse(readFileSync(new URL("../policy.default.json", import.meta.url), "utf8"));
+  policy.sets.mediaconnect = ["10.0.1.0/24"];
+  policy.profiles["rtp-mpegts"].rate = {
+    maxPacketsPerSecond: LAB_RATE_CEILING_PPS,
+    maxBitsPerSecond: 12_000_000,
+    burstSeconds: LAB_RATE_BURST_SECONDS,
+  };
+  validatePolicy(policy, "lab policy");
+  return policy;
+}
+
+export function labOptions(flags: {
+  quick: boolean;
+  streams?: number;
+  bitrate: number;
+  appliances: number;
+  source: string;
+}): LabOptions {
+  const quick = flags.quick;
+  return {
+    appliances: flags.appliances,
+    streams: flags.streams ?? (quick ? 10 : 20),
+    bitrate: flags.bitrate * 1e6,
+    quick,
+    runDir: mkdtempSync(path.join(tmpdir(), "stream-intel-lab-")),
+    policy: labPolicy(),
+    healthIntervalMs: quick ? 500 : 1000,
+    healthyThreshold: 2,
+    unhealthyThreshold: 2,
+    deregistrationDelayMs: quick ? 1500 : 4000,
+    drainSeconds: quick ? 2.5 : 6,
+    source: flags.source as LabOptions["source"],
+  };
+}
+
+async function main(): Promise<number> {
+  program.parse(process.argv);
+  const flags = program.opts();
+  if (flags.source === "ffmpeg" && !ffmpegAvailable()) {
+    console.error(
+      "--source ffmpeg needs ffmpeg on the PATH (Debian/Ubuntu: apt-get install ffmpeg); or use the default synthetic source.",
+    );
+    return 2;
+  }
+  const names: string[] = flags.scenario.includes("all") ? SCENARIOS.map((s) => s.name) : flags.scenario;
+  const scenarios = names.map((n) => scenarioNamed(n)!);
+  const options = labOptions(flags as Parameters<typeof labOptions>[0]);
+  const lab = new Lab(options);
+  const view = new LiveView(lab, Boolean(flags.view) && Boolean(process.stdout.isTTY));
+  const startedAt = new Date();
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    view.stop();
+    console.log(pc.yellow("\ninterrupted: stopping the appliances"));
+    void lab.stop().finally(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  console.log(
+    pc.bold("Stream Intelligence lab") +
+      pc.dim(
+        `  ${options.appliances} appliances, ${options.streams} × ${flags.bitrate} Mbit/s ${options.source} streams, ${scenarios.length} scenario(s)${options.quick ? ", quick" : ""}; logs in ${options.runDir}`,
+      ),
+  );
+  const results: ScenarioResult[] = [];
+  try {
+    await lab.start();
+    view.start();
+    for (const [i, scenario] of scenarios.entries()) {
+      view.setScenario(scenario.name, i + 1, scenarios.length);
+      lab.event(`scenario ${scenario.name} started`);
+      results.push(await scenario.run(lab, (fraction, note) => view.progress(fraction, note)));
+      lab.event(`scenario ${scenario.name}: ${results.at(-1)!.verdict}`);
+    }
+  } catch (error) {
+    view.stop();
+    console.error(pc.red(`lab failed: ${(error as Error).message}`));
+    await lab.stop();
+    return 2;
+  }
+  view.stop();
+  await lab.stop();
+  const verdict = results.every((r) => r.verdict === "pass") ? "pass" : "fail";
+  const report: LabReport = {
+    startedAt: startedAt.toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
+    options: {
+      ...flags,
+      streams: options.streams,
+      healthIntervalMs: options.healthIntervalMs,
+      deregistrationDelayMs: options.deregistrationDelayMs,
+      drainSeconds: options.drainSeconds,
+    },
+    verdict,
+    scenarios: results,
+    events: lab.events,
+    runDir: options.runDir,
+  };
+  writeReport(flags.report, report);
+  console.log(summaryTable(results));
+  console.log(
+    `${verdict === "pass" ? pc.green("all scenarios passed") : pc.red("some scenarios failed")} in ${report.durationSeconds} s; report: ${flags.report}; appliance logs: ${options.runDir}`,
+  );
+  return verdict === "pass" ? 0 : 1;
+}
+
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  process.exitCode = await main();
+}

@@ -1,0 +1,54 @@
+/** The end of a run: a summary table for people and lab-report.json for machines. */
+import { writeFileSync } from "node:fs";
+import Table from "cli-table3";
+import pc from "picocolors";
+import type { ScenarioResult } from "./scenarios/scenario.ts";
+
+export interface LabReport {
+  startedAt: string;
+  durationSeconds: number;
+  options: Record<string, unknown>;
+  verdict: "pass" | "fail";
+  scenarios: ScenarioResult[];
+  events: { at: number; message: string }[];
+  runDir: string;
+}
+
+export function writeReport(path: string, report: LabReport): void {
+  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+export function summaryTable(results: readonly ScenarioResult[]): string {
+  const table = new Table({
+    head: [
+      "scenario",
+      "verdict",
+      "sent",
+      "delivered",
+      "clean lost",
+      "attacks in",
+      "drops by reason",
+      "latency p50/p99 ms",
+    ],
+    wordWrap: true,
+    colWidths: [16, 9, 9, 11, 12, 12, 38, 20],
+  });
+  for (const r of results) {
+    const drops = Object.entries(r.packets.droppedByReason)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(", ");
+    table.push([
+      r.name,
+      r.verdict === "pass" ? pc.green("PASS") : pc.red("FAIL"),
+      r.packets.sent,
+      r.packets.delivered,
+      r.packets.cleanLost,
+      `${r.packets.attackDelivered}/${r.packets.attackSent}`,
+      drops || "-",
+      `${r.addedLatencyMs.p50} / ${r.addedLatencyMs.p99}`,
+    ]);
+  }
+  const lines = [table.toString()];
+  for (const r of results) for (const failure of r.failures) lines.push(pc.red(`  ✗ ${r.name}: ${failure}`));
+  return lines.join("\n");
+}

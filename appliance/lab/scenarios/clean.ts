@@ -1,0 +1,65 @@
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Lab } from "../lab.ts";
+import { ffprobeAvailable } from "../sources.ts";
+import {
+  diffDrops,
+  durationMs,
+  finishClean,
+  type Progress,
+  result,
+  runFor,
+  type Scenario,
+} from "./scenario.ts";
+
+export const clean: Scenario = {
+  name: "clean",
+  description:
+    "clean RTP/MPEG-TS streams at the seed's load: nothing may be dropped, delayed out of order or altered",
+  async run(lab: Lab, progress: Progress) {
+    const started = lab.now();
+    const before = await lab.dropsByReason();
+    const duration = durationMs(lab, 15, 5);
+    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    // ffprobe can only judge real content: the synthetic muxer's elementary streams are filler.
+    const probe = lab.options.source === "ffmpeg" && ffprobeAvailable();
+    if (probe) sources[0].stats!.keepTs = [];
+    await runFor(lab, duration, progress);
+    const totals = await finishClean(lab, sources);
+    const drops = diffDrops(before, await lab.dropsByReason());
+    const failures: string[] = [];
+    if (totals.lost !== 0) failures.push(`${totals.lost} clean packets lost`);
+    if (Object.keys(drops).length > 0)
+      failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+    if (totals.tsErrors !== 0) failures.push(`${totals.tsErrors} TS continuity errors in what arrived`);
+    if (totals.duplicates !== 0) failures.push(`${totals.duplicates} duplicated packets`);
+    let ffprobe = probe
+      ? ""
+      : lab.options.source === "ffmpeg"
+        ? "ffprobe not installed"
+        : "synthetic source: run with --source ffmpeg";
+    if (probe) {
+      const file = path.join(lab.options.runDir, "received-stream-1.ts");
+      writeFileSync(file, Buffer.concat(sources[0].stats!.keepTs ?? []));
+      const run = spawnSync(
+        "ffprobe",
+        ["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", file],
+        {
+          encoding: "utf8",
+        },
+      );
+      ffprobe =
+        run.status === 0 && run.stderr.trim() === ""
+          ? `ok (${file})`
+          : `errors: ${run.stderr.trim().slice(0, 300)}`;
+      if (!ffprobe.startsWith("ok")) failures.push(`ffprobe on the received stream: ${ffprobe}`);
+    }
+    return result(clean, started, lab, {
+      clean: totals,
+      drops,
+      failures,
+      details: { streams: sources.length, bitrateMbps: lab.options.bitrate / 1e6, ffprobe },
+    });
+  },
+};

@@ -1,0 +1,13 @@
+import { attacks } from "./attacks.ts";
+import { clean } from "./clean.ts";
+import { drain } from "./drain.ts";
+import { failover } from "./failover.ts";
+import { policyChange } from "./policy-change.ts";
+import type { Scenario } from "./scenario.ts";
+
+/** Every preset, in the order the default run plays them. */
+export const SCENARIOS: readonly Scenario[] = [clean, attacks, failover, drain, policyChange];
+
+export function scenarioNamed(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
