@@ -280,7 +280,7 @@ export class GwlbEmulator {
       return;
     }
     const flow = this.byCookie.get(header.flowCookie);
-    if (!flow || !flow.header) {
+    if (!flow?.header) {
       this.strayReturns++;
       return;
     }

@@ -77,7 +77,6 @@ export class TsMuxer {
   private readonly pat: Buffer;
   private readonly pmt: Buffer;
   private readonly cc = new Map<number, number>();
-  private packetsSincePsi = Number.POSITIVE_INFINITY;
   private count = 0;
   private readonly audioEvery: number;
 
@@ -115,7 +114,6 @@ export class TsMuxer {
       psiPacket(this.pids.pmt, this.nextCc(this.pids.pmt), this.pmt).copy(out, TS_PACKET_SIZE);
       i = 2;
       pcrPending = true;
-      this.packetsSincePsi = 0;
     }
     for (; i < count; i++) {
       const at = i * TS_PACKET_SIZE;
@@ -144,7 +142,6 @@ export class TsMuxer {
         out[at + 3] = 0x10 | cc;
         out.fill(audio ? 0x5a : 0xa5, at + 4, at + TS_PACKET_SIZE);
       }
-      this.packetsSincePsi++;
     }
     return out;
   }
