@@ -4,9 +4,11 @@
  * send time (CLOCK_MONOTONIC, shared by every process on the host) inside a TS payload, so a separate
  * receiver process can measure one-way latency.
  */
+
+import { patSection, pmtSection, psiPacket } from "../appliance/lab/media/mpegts.ts";
 import { amazonOptions, buildGeneve, EtherType } from "../appliance/wire/geneve.ts";
 import { buildIpv4Udp } from "../appliance/wire/ip.ts";
-import { crc32Mpeg, TS_PACKET_SIZE } from "../appliance/wire/mpegts.ts";
+import { TS_PACKET_SIZE } from "../appliance/wire/mpegts.ts";
 
 export const VIDEO_PID = 0x100;
 const PMT_PID = 0x1000;
@@ -26,20 +28,8 @@ export interface TrafficOptions {
   basePort?: number;
 }
 
-function psi(pid: number, body: number[]): Buffer {
-  const section = Buffer.from([...body, 0, 0, 0, 0]);
-  section.writeUInt32BE(crc32Mpeg(section, 0, section.length - 4), section.length - 4);
-  const packet = Buffer.alloc(TS_PACKET_SIZE, 0xff);
-  packet.set([0x47, 0x40 | (pid >>> 8), pid & 0xff, 0x10, 0x00], 0);
-  section.copy(packet, 5);
-  return packet;
-}
-
-const PAT = psi(0, [0x00, 0xb0, 13, 0, 1, 0xc1, 0, 0, 0, 1, 0xe0 | (PMT_PID >>> 8), PMT_PID & 0xff]);
-const PMT = psi(
-  PMT_PID,
-  [0x02, 0xb0, 18, 0, 1, 0xc1, 0, 0, 0xe1, 0x00, 0xf0, 0x00, 0x1b, 0xe1, 0x00, 0xf0, 0x00],
-);
+const PAT = psiPacket(0, 0, patSection(1, PMT_PID));
+const PMT = psiPacket(PMT_PID, 0, pmtSection(1, [[0x1b, VIDEO_PID]]));
 
 /** Datagram layout offsets, the same for every flow. */
 export function layout(tsPerPacket: number) {

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { parsePrometheus, type Sample, sum } from "../../appliance/lab/appliances/fleet.ts";
 
 export const APPLIANCE_BIN = fileURLToPath(
   new URL("../../appliance/bin/stream-intel-appliance.ts", import.meta.url),
@@ -74,14 +75,14 @@ export class ApplianceProcess {
     return { status: response.status, body: (await response.json()) as { healthy: boolean; status: string } };
   }
 
-  async metrics(): Promise<PrometheusSample[]> {
+  async metrics(): Promise<Sample[]> {
     const response = await fetch(`${this.healthUrl}/metrics`);
     return parsePrometheus(await response.text());
   }
 
   /** Sum of every sample of `name` whose labels include `labels`. */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    return sumMetric(await this.metrics(), name, labels);
+    return sum(await this.metrics(), name, labels);
   }
 
   async waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
@@ -111,35 +112,6 @@ export class ApplianceProcess {
       await this.exited;
     }
   }
-}
-
-export interface PrometheusSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-export function parsePrometheus(text: string): PrometheusSample[] {
-  const samples: PrometheusSample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!match) continue;
-    const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2];
-    samples.push({ name: match[1], labels, value: Number(match[3]) });
-  }
-  return samples;
-}
-
-export function sumMetric(
-  samples: PrometheusSample[],
-  name: string,
-  labels: Record<string, string> = {},
-): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
 }
 
 /** The GWLB side of the wire: sends GENEVE to an appliance and collects what comes back on :6081. */

@@ -2,67 +2,29 @@
  * Packets for the appliance tests, built byte by byte with the wire codec: what GWLB would send for a
  * MediaConnect → MediaLive RTP/MPEG-TS flow, and the ways an attacker or a broken encoder bends it.
  */
+
+import { patSection, pmtSection, psiPacket } from "../../appliance/lab/media/mpegts.ts";
 import { amazonOptions, buildGeneve, EtherType, type GeneveOption } from "../../appliance/wire/geneve.ts";
 import { buildIpv4Udp, buildIpv6Udp } from "../../appliance/wire/ip.ts";
-import { crc32Mpeg, TS_PACKET_SIZE } from "../../appliance/wire/mpegts.ts";
+import { TS_PACKET_SIZE } from "../../appliance/wire/mpegts.ts";
 
 export const PMT_PID = 0x1000;
 export const VIDEO_PID = 0x100;
 export const AUDIO_PID = 0x101;
 
-function psiPacket(pid: number, cc: number, section: Buffer): Buffer {
-  const packet = Buffer.alloc(TS_PACKET_SIZE, 0xff);
-  packet[0] = 0x47;
-  packet[1] = 0x40 | (pid >>> 8);
-  packet[2] = pid & 0xff;
-  packet[3] = 0x10 | (cc & 0x0f);
-  packet[4] = 0; // pointer field
-  section.copy(packet, 5);
-  return packet;
-}
-
-function withCrc(body: number[]): Buffer {
-  const section = Buffer.from([...body, 0, 0, 0, 0]);
-  section.writeUInt32BE(crc32Mpeg(section, 0, section.length - 4), section.length - 4);
-  return section;
-}
-
 export function patPacket(cc: number, pmtPid = PMT_PID): Buffer {
-  // table 0, section_length 13: header (5) + one program (4) + CRC (4)
-  return psiPacket(
-    0,
-    cc,
-    withCrc([0x00, 0xb0, 13, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xe0 | (pmtPid >>> 8), pmtPid & 0xff]),
-  );
+  return psiPacket(0, cc, patSection(1, pmtPid));
 }
 
+/** PMT listing `pids` (the first is video and carries the PCR, the rest audio). */
 export function pmtPacket(cc: number, pids: readonly number[] = [VIDEO_PID, AUDIO_PID]): Buffer {
-  const streams = pids.flatMap((pid, i) => [
-    i === 0 ? 0x1b : 0x0f,
-    0xe0 | (pid >>> 8),
-    pid & 0xff,
-    0xf0,
-    0x00,
-  ]);
-  const sectionLength = 9 + streams.length + 4;
   return psiPacket(
     PMT_PID,
     cc,
-    withCrc([
-      0x02,
-      0xb0 | (sectionLength >>> 8),
-      sectionLength & 0xff,
-      0x00,
-      0x01,
-      0xc1,
-      0x00,
-      0x00,
-      0xe0 | (pids[0] >>> 8),
-      pids[0] & 0xff,
-      0xf0,
-      0x00,
-      ...streams,
-    ]),
+    pmtSection(
+      1,
+      pids.map((pid, i) => [i === 0 ? 0x1b : 0x0f, pid] as const),
+    ),
   );
 }
 

@@ -14,6 +14,7 @@ import {
   buildGeneve,
   EtherType,
   GeneveHeader,
+  type GeneveOption,
   GeneveStatus,
   parseGeneve,
 } from "../../wire/geneve.ts";
@@ -67,6 +68,26 @@ export interface EmulatorOptions {
   deregistrationDelayMs: number;
   onDeliver: (flow: Flow, payload: Buffer, latencyMs: number) => void;
   onEvent?: (message: string) => void;
+}
+
+/** The datagram GWLB sends for one inner UDP payload of `flow`: GENEVE, the three options, IPv4/UDP. */
+export function encapsulate(
+  flow: FlowSpec & { options: GeneveOption[] },
+  payload: Buffer,
+  ttl = 64,
+): { datagram: Buffer; innerLength: number } {
+  const inner = buildIpv4Udp({
+    src: flow.src,
+    dst: flow.dst,
+    srcPort: flow.srcPort,
+    dstPort: flow.dstPort,
+    payload,
+    ttl,
+  });
+  return {
+    datagram: buildGeneve({ protocolType: EtherType.ipv4, options: flow.options, inner }),
+    innerLength: inner.length,
+  };
 }
 
 /** FNV-1a over the 5-tuple: the flow hash GWLB's default (5-tuple) stickiness implies. */

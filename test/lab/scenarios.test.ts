@@ -1,0 +1,91 @@
+/**
+ * Every lab scenario, short, against real appliance processes: the verdicts and the counts behind
+ * them. One lab for the whole file (its emulator owns 127.0.0.1:6081), scenarios in the default order.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Lab } from "../../appliance/lab/lab.ts";
+import { labOptions } from "../../appliance/lab/main.ts";
+import { attacks } from "../../appliance/lab/scenarios/attacks.ts";
+import { clean } from "../../appliance/lab/scenarios/clean.ts";
+import { drain } from "../../appliance/lab/scenarios/drain.ts";
+import { failover } from "../../appliance/lab/scenarios/failover.ts";
+import { policyChange } from "../../appliance/lab/scenarios/policy-change.ts";
+
+describe("lab scenarios (quick)", () => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = new Lab(labOptions({ quick: true, streams: 6, bitrate: 4, appliances: 2, source: "synthetic" }));
+    await lab.start();
+  }, 30_000);
+  afterAll(async () => lab?.stop());
+  const progress = () => {};
+
+  it("clean: every packet delivered, none dropped, none altered", async () => {
+    const r = await clean.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe("pass");
+    expect(r.packets.cleanSent).toBeGreaterThan(1000);
+    expect(r.packets.cleanDelivered).toBe(r.packets.cleanSent);
+    expect(r.packets.droppedByReason).toEqual({});
+    expect(r.details.corruptedReturns).toBe(0);
+    expect(r.addedLatencyMs.p50).toBeGreaterThan(0);
+  }, 30_000);
+
+  it("attacks: none reaches MediaLive, each is dropped for its reason, clean streams untouched", async () => {
+    const r = await attacks.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    expect(r.packets.attackSent).toBeGreaterThan(500);
+    expect(r.packets.attackDelivered).toBe(0);
+    expect(r.packets.cleanLost).toBe(0);
+    for (const reason of [
+      "flow_not_allowed",
+      "rtp_ssrc_changed",
+      "rtp_version",
+      "rtp_malformed",
+      "ts_sync_lost",
+      "rate_packets",
+    ]) {
+      expect(r.packets.droppedByReason[reason], reason).toBeGreaterThan(0);
+    }
+  }, 30_000);
+
+  it("failover: a killed appliance's flows move and the loss stays under the detection bound", async () => {
+    const r = await failover.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    const details = r.details as {
+      lossBound: number;
+      flowsMoved: number;
+      timeToDetectMs: number;
+      timeToRecoverMs: number;
+    };
+    expect(details.flowsMoved).toBeGreaterThan(0);
+    expect(r.packets.cleanLost).toBeLessThanOrEqual(details.lossBound);
+    expect(details.timeToDetectMs).toBeGreaterThan(0);
+    expect(details.timeToRecoverMs).toBeGreaterThanOrEqual(details.timeToDetectMs);
+    expect(lab.emulator.healthyCount()).toBe(2); // replaced
+  }, 40_000);
+
+  it("drain: nothing lost while a SIGTERMed appliance drains, and it exits 0", async () => {
+    const r = await drain.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    expect(r.packets.cleanLost).toBe(0);
+    expect(r.details.exitCode).toBe(0);
+    expect(r.details.flowsOnIt).toBeGreaterThan(0);
+  }, 40_000);
+
+  it("policy change: the rotation takes effect without a restart and kept streams lose nothing", async () => {
+    const r = await policyChange.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    const d = r.details as {
+      timeToApplyMs: number;
+      removedContributor: { deliveredBefore: number; deliveredAfter: number };
+      addedContributor: { deliveredBefore: number; deliveredAfter: number };
+    };
+    expect(d.removedContributor.deliveredBefore).toBeGreaterThan(0);
+    expect(d.removedContributor.deliveredAfter).toBe(0);
+    expect(d.addedContributor.deliveredBefore).toBe(0);
+    expect(d.addedContributor.deliveredAfter).toBeGreaterThan(0);
+    expect(r.packets.cleanLost).toBe(0);
+    expect(lab.fleet.appliances.every((a) => a.starts <= 2)).toBe(true);
+  }, 40_000);
+});
