@@ -11,11 +11,14 @@ import { createLogger, type Logger } from "./control/logger.ts";
 import { createRegistry } from "./control/metrics.ts";
 import { FilePolicySource, type PolicySource, SsmPolicySource } from "./control/policy-sources.ts";
 import { PolicyStore } from "./control/policy-store.ts";
-import { socketReceiveDrops } from "./control/socket-stats.ts";
+import { socketStats } from "./control/socket-stats.ts";
 import { WorkerPool } from "./control/worker-pool.ts";
 import { Counter, workerCounters } from "./dataplane/counters.ts";
 
 const STALL_CHECK_MS = 500;
+/** A receive backlog above this at consecutive checks means the loops are not keeping up. */
+const BACKLOG_BYTES = 1 << 20;
+const BACKLOG_CHECKS = 2;
 
 export class Daemon {
   private readonly config: ApplianceConfig;
@@ -27,9 +30,19 @@ export class Daemon {
   private draining = false;
   private stalledWorkers: number[] = [];
   private stalledDuringInterval = false;
+  /**
+   * Forwarding is "stalled" when a receive loop stopped (stale heartbeat), the kernel dropped datagrams
+   * because the loops could not keep up, or a backlog of more than 1 MiB sat in the receive queues at
+   * consecutive checks (packets held back for hundreds of milliseconds: as bad as lost for live video).
+   * Only the first makes /healthz fail; an overloaded appliance that said 503 would push its flows onto
+   * its neighbours, so overload is left to the metric (the healer's stall alarm) and to scaling.
+   */
+  private forwardingStalled = false;
   /** Kernel receive-buffer drops on our sockets, accumulated so a restarted socket never lowers it. */
   private socketDrops = 0;
   private lastSocketDropsReading = 0;
+  private receiveQueueBytes = 0;
+  private backlogStreak = 0;
   private timers: NodeJS.Timeout[] = [];
   private lastEmf: EmfSnapshot | null = null;
   private exitCode = 0;
@@ -101,6 +114,8 @@ export class Daemon {
         stalledWorkers: this.stalledWorkers,
       }),
       socketDrops: () => this.socketDrops,
+      forwardingStalled: () => this.forwardingStalled,
+      receiveQueueBytes: () => this.receiveQueueBytes,
     });
     this.server = await startHttpServer({ ...config.health, health: () => this.health(), registry });
     this.pool.start();
@@ -118,8 +133,12 @@ export class Daemon {
           );
         }
         this.stalledWorkers = stalled;
-        if (stalled.length > 0) this.stalledDuringInterval = true;
+        const dropsBefore = this.socketDrops;
         this.readSocketDrops();
+        this.backlogStreak = this.receiveQueueBytes > BACKLOG_BYTES ? this.backlogStreak + 1 : 0;
+        this.forwardingStalled =
+          stalled.length > 0 || this.socketDrops > dropsBefore || this.backlogStreak >= BACKLOG_CHECKS;
+        if (this.forwardingStalled) this.stalledDuringInterval = true;
       }, STALL_CHECK_MS),
     );
     if (config.emfIntervalSeconds > 0) {
@@ -137,8 +156,10 @@ export class Daemon {
   }
 
   private readSocketDrops(): void {
-    const reading = socketReceiveDrops(this.config.geneve.host, this.config.geneve.port);
-    if (reading === null) return;
+    const stats = socketStats(this.config.geneve.host, this.config.geneve.port);
+    if (stats === null) return;
+    this.receiveQueueBytes = stats.receiveQueueBytes;
+    const reading = stats.drops;
     if (reading > this.lastSocketDropsReading) this.socketDrops += reading - this.lastSocketDropsReading;
     else if (reading < this.lastSocketDropsReading) this.socketDrops += reading; // a socket was replaced
     this.lastSocketDropsReading = reading;
@@ -152,7 +173,7 @@ export class Daemon {
       flows += workerCounters(this.pool.counters, w)[Counter.activeFlows];
     if (this.lastEmf) {
       process.stdout.write(
-        `${emfLine(Date.now(), this.config, this.lastEmf, now, flows, this.stalledDuringInterval || this.stalledWorkers.length > 0)}\n`,
+        `${emfLine(Date.now(), this.config, this.lastEmf, now, flows, this.stalledDuringInterval || this.forwardingStalled)}\n`,
       );
     }
     this.lastEmf = now;

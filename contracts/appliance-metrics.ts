@@ -74,7 +74,10 @@ export const PrometheusMetric = {
   workers: "stream_intel_workers",
   /** Datagrams the kernel dropped because a receive buffer was full (from /proc/net/udp). */
   socketDrops: "stream_intel_socket_receive_drops_total",
+  socketReceiveQueue: "stream_intel_socket_receive_queue_bytes",
   workerStalled: "stream_intel_worker_stalled",
+  /** 1 while packets are lost or held back before inspection: a stopped loop, kernel drops, a backlog. */
+  forwardingStalled: "stream_intel_forwarding_stalled",
   healthy: "stream_intel_healthy",
   draining: "stream_intel_draining",
 } as const;
@@ -90,7 +93,10 @@ export const EmfMetric = {
   activeFlows: "ActiveFlows",
   alerts: "Alerts",
   policyReloadFailures: "PolicyReloadFailures",
-  /** 1 when a receive loop stopped making progress during the interval (the healer's stall alarm). */
+  /**
+   * 1 when, during the interval, a receive loop stopped or the kernel dropped datagrams the loops could
+   * not read in time (the healer's stall alarm).
+   */
   forwardingStalled: "ForwardingStalled",
   processingP99Micros: "ProcessingP99Micros",
   /** Datagrams the kernel dropped before the appliance could read them (receive buffer full). */

@@ -22,6 +22,8 @@ export interface MetricsSource {
   policy(): { reloads: number; failures: number; generation: number };
   health(): { healthy: boolean; draining: boolean; stalledWorkers: number[] };
   socketDrops(): number;
+  forwardingStalled(): boolean;
+  receiveQueueBytes(): number;
 }
 
 /** Sum of one slot over every worker. */
@@ -163,6 +165,22 @@ export function createRegistry(source: MetricsSource): client.Registry {
     collect() {
       const stalled = new Set(source.health().stalledWorkers);
       for (let w = 0; w < workers; w++) this.set({ worker: String(w) }, stalled.has(w) ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: PrometheusMetric.socketReceiveQueue,
+    help: "bytes waiting in the GENEVE sockets' receive queues",
+    registers: [registry],
+    collect() {
+      this.set(source.receiveQueueBytes());
+    },
+  });
+  new client.Gauge({
+    name: PrometheusMetric.forwardingStalled,
+    help: "1 while packets are lost before inspection (stopped loop or kernel receive drops)",
+    registers: [registry],
+    collect() {
+      this.set(source.forwardingStalled() ? 1 : 0);
     },
   });
   new client.Gauge({

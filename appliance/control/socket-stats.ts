@@ -15,18 +15,26 @@ function procIpv4(address: string): string {
     .toUpperCase();
 }
 
+export interface SocketStats {
+  /** Datagrams dropped because the receive buffer was full, since the sockets were opened. */
+  drops: number;
+  /** Bytes waiting in the receive queues right now: a loop that keeps up leaves this near zero. */
+  receiveQueueBytes: number;
+}
+
 /**
- * Sum of the "drops" column over the sockets bound to `port` (on `host`, or any address when host
- * is a wildcard or IPv6). Returns null where /proc is not available.
+ * Totals over the sockets bound to `port` (on `host`, or any address when host is a wildcard or
+ * IPv6). Returns null where /proc is not available.
  */
-export function socketReceiveDrops(
+export function socketStats(
   host: string,
   port: number,
   files = ["/proc/net/udp", "/proc/net/udp6"],
-): number | null {
+): SocketStats | null {
   const portHex = port.toString(16).padStart(4, "0").toUpperCase();
   const wanted = host.includes(":") || host === "0.0.0.0" ? null : `${procIpv4(host)}:${portHex}`;
   let total = 0;
+  let queued = 0;
   let readable = false;
   for (const file of files) {
     let text: string;
@@ -42,7 +50,8 @@ export function socketReceiveDrops(
       const local = fields[1];
       if (wanted ? local !== wanted : !local.endsWith(`:${portHex}`)) continue;
       total += Number(fields[fields.length - 1]) || 0;
+      queued += Number.parseInt(fields[4].split(":")[1] ?? "0", 16) || 0;
     }
   }
-  return readable ? total : null;
+  return readable ? { drops: total, receiveQueueBytes: queued } : null;
 }

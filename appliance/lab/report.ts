@@ -39,7 +39,11 @@ export function summaryTable(results: readonly ScenarioResult[]): string {
       .join(", ");
     table.push([
       r.name,
-      r.verdict === "pass" ? pc.green("PASS") : pc.red("FAIL"),
+      r.verdict === "pass"
+        ? pc.green("PASS")
+        : r.verdict === "skipped"
+          ? pc.yellow("SKIPPED")
+          : pc.red("FAIL"),
       r.packets.sent,
       r.packets.delivered,
       r.packets.cleanLost,

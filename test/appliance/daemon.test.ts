@@ -205,6 +205,12 @@ describe("stream-intel-appliance process", () => {
     const received = await proc.metric(PrometheusMetric.packetsReceived);
     const drops = await proc.metric(PrometheusMetric.socketDrops);
     expect(received + drops).toBe(500);
+    expect(proc.output.some((l) => l.includes("stalled"))).toBe(false); // overload is a metric, not a 503
+    // The stall gauge covers the check window in which the drops were seen, then clears.
+    await proc.waitFor(
+      async () => (await proc.metric(PrometheusMetric.forwardingStalled)) === 0,
+      "stall gauge clears",
+    );
     // and it carries on
     gwlb.received.length = 0;
     const after = new CleanStream({ ...DEFAULT_FLOW, srcPort: 46001 });

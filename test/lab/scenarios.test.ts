@@ -8,6 +8,7 @@ import { labOptions } from "../../appliance/lab/main.ts";
 import { attacks } from "../../appliance/lab/scenarios/attacks.ts";
 import { clean } from "../../appliance/lab/scenarios/clean.ts";
 import { drain } from "../../appliance/lab/scenarios/drain.ts";
+import { burst, policySourceDown, slowAppliance } from "../../appliance/lab/scenarios/drills.ts";
 import { failover } from "../../appliance/lab/scenarios/failover.ts";
 import { policyChange } from "../../appliance/lab/scenarios/policy-change.ts";
 
@@ -87,5 +88,30 @@ describe("lab scenarios (quick)", () => {
     expect(d.addedContributor.deliveredAfter).toBeGreaterThan(0);
     expect(r.packets.cleanLost).toBe(0);
     expect(lab.fleet.appliances.every((a) => a.starts <= 2)).toBe(true);
+  }, 40_000);
+
+  it("drill, slow appliance: a CPU-starved appliance that still answers health checks trips its stall metric", async () => {
+    const r = await slowAppliance.run(lab, progress);
+    if (r.verdict === "skipped") {
+      expect(r.details.skipped).toMatch(/cgroup/); // only where the machine cannot cap a process's CPU
+      return;
+    }
+    expect(r.failures).toEqual([]);
+    expect(r.details.timeToDetectMs).toBeGreaterThan(0);
+    expect(r.details.timeToRecoverMs).not.toBeNull();
+  }, 40_000);
+
+  it("drill, policy source down: the last good policy keeps serving and the failures are counted", async () => {
+    const r = await policySourceDown.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    expect(r.packets.cleanLost).toBe(0);
+    expect(r.details.timeToDetectMs).toBeGreaterThan(0);
+  }, 40_000);
+
+  it("drill, burst: kernel receive drops are counted and clean traffic recovers within 2 s", async () => {
+    const r = await burst.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    expect(r.details.socketReceiveDrops as number).toBeGreaterThan(0);
+    expect(r.details.timeToRecoverMs as number).toBeLessThanOrEqual(2000);
   }, 40_000);
 });

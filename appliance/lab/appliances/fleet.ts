@@ -4,7 +4,7 @@
  * the run directory. Whatever happens to the lab, no appliance outlives it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { applianceAddress, GENEVE_PORT, HEALTH_PORT } from "../addressing.ts";
@@ -147,6 +147,43 @@ export class Fleet {
       child.once("exit", (code) => resolve(code));
       child.kill("SIGTERM");
     });
+  }
+
+  /**
+   * Caps the appliance's CPU at `percent` of one core with a cgroup (v1 cpu controller, or v2), as a
+   * starved or noisy-neighbour host would. Returns false where cgroups cannot be written (not root,
+   * no controller); `percent` null lifts the cap.
+   */
+  limitCpu(index: number, percent: number | null): boolean {
+    const pid = this.appliances[index].process?.pid;
+    const v1 = "/sys/fs/cgroup/cpu";
+    const v2 = "/sys/fs/cgroup";
+    try {
+      if (existsSync(`${v1}/cpu.cfs_quota_us`)) {
+        const group = `${v1}/stream-intel-lab-${index + 1}`;
+        mkdirSync(group, { recursive: true });
+        writeFileSync(`${group}/cpu.cfs_period_us`, "100000");
+        writeFileSync(
+          `${group}/cpu.cfs_quota_us`,
+          percent === null ? "-1" : String(Math.max(1000, Math.round(percent * 1000))),
+        );
+        if (pid !== undefined && percent !== null) writeFileSync(`${group}/cgroup.procs`, String(pid));
+        return true;
+      }
+      if (existsSync(`${v2}/cgroup.controllers`)) {
+        const group = `${v2}/stream-intel-lab-${index + 1}`;
+        mkdirSync(group, { recursive: true });
+        writeFileSync(
+          `${group}/cpu.max`,
+          percent === null ? "max 100000" : `${Math.max(1000, Math.round(percent * 1000))} 100000`,
+        );
+        if (pid !== undefined && percent !== null) writeFileSync(`${group}/cgroup.procs`, String(pid));
+        return true;
+      }
+    } catch {
+      return false;
+    }
+    return false;
   }
 
   async metrics(index: number): Promise<Sample[]> {

@@ -1,6 +1,7 @@
 import { attacks } from "./attacks.ts";
 import { clean } from "./clean.ts";
 import { drain } from "./drain.ts";
+import { DRILLS } from "./drills.ts";
 import { failover } from "./failover.ts";
 import { policyChange } from "./policy-change.ts";
 import type { Scenario } from "./scenario.ts";
@@ -8,6 +9,9 @@ import type { Scenario } from "./scenario.ts";
 /** Every preset, in the order the default run plays them. */
 export const SCENARIOS: readonly Scenario[] = [clean, attacks, failover, drain, policyChange];
 
+/** The fault drills (`--scenario drills`): kill -9 at peak, CPU starvation, policy source outage, burst. */
+export { DRILLS };
+
 export function scenarioNamed(name: string): Scenario | undefined {
-  return SCENARIOS.find((s) => s.name === name);
+  return [...SCENARIOS, ...DRILLS].find((s) => s.name === name);
 }

@@ -6,7 +6,8 @@ import type { Source } from "../sources.ts";
 export interface ScenarioResult {
   name: string;
   description: string;
-  verdict: "pass" | "fail";
+  /** "skipped" when the machine cannot stage the fault (the reason is in details). */
+  verdict: "pass" | "fail" | "skipped";
   /** Every expectation that failed, in words; empty when the verdict is pass. */
   failures: string[];
   durationSeconds: number;
