@@ -10,5 +10,7 @@ export const DetailType = {
   whitelistRotated: "Whitelist Rotated",
   startStream: "Start Stream",
   stopStream: "Stop Stream",
+  /** Raised by the stream manager when it refuses to start: not enough healthy appliances. */
+  streamStartRefused: "Stream Start Refused",
 } as const;
 export type DetailType = (typeof DetailType)[keyof typeof DetailType];

@@ -34,6 +34,8 @@ export const StreamManagerEnv = {
   idleTimeoutMinutes: "IDLE_TIMEOUT_MINUTES",
   /** Event bus for alerts the manager raises (default `default`). */
   eventBusName: "EVENT_BUS_NAME",
+  /** SSM parameter (String, JSON) where the manager keeps when the source went quiet and when it last stopped for idleness. */
+  stateParameter: "STATE_PARAMETER",
 } as const;
 
 /** Common to every function. */

@@ -1,0 +1,203 @@
+/**
+ * Appliance healer. Triggers: "CloudWatch Alarm State Change" for the target group's UnHealthyHostCount
+ * alarm and for the appliances' stall alarm (ForwardingStalled), and a scheduled sweep. Finds
+ * unhealthy appliances (DescribeTargetHealth; for the stall alarm, the InstanceId the alarm names) and
+ * asks the Auto Scaling group to replace one (SetInstanceHealth Unhealthy), with guardrails: one
+ * replacement in flight at most, never fewer in-service appliances than the minimum (scale out first,
+ * within the group's max), instances in their grace period or already leaving are left alone, an
+ * alarm back to OK changes nothing. Every decision is logged and counted.
+ */
+import {
+  AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
+  type Instance,
+  SetDesiredCapacityCommand,
+  SetInstanceHealthCommand,
+} from "@aws-sdk/client-auto-scaling";
+import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
+import {
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
+import { z } from "zod";
+import { EmfMetric } from "../contracts/appliance-metrics.ts";
+import { HealerMetric, ServiceName } from "../contracts/automation-metrics.ts";
+import { HealerEnv } from "../contracts/function-env.ts";
+import { arn, readEnv } from "./lib/env.ts";
+import { InvalidInputError } from "./lib/errors.ts";
+import { AlarmDetail, Envelope, isSchedule, parse } from "./lib/events.ts";
+import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
+
+const tools = createTools(ServiceName.applianceHealer);
+const { logger, metrics } = tools;
+
+const Settings = z.object({
+  [HealerEnv.targetGroupArn]: arn("elasticloadbalancing"),
+  [HealerEnv.autoScalingGroupName]: z.string().min(1),
+  [HealerEnv.minHealthy]: z.coerce.number().int().min(1).default(2),
+});
+
+export const clients = {
+  elb: new ElasticLoadBalancingV2Client({}),
+  autoScaling: new AutoScalingClient({}),
+  ec2: new EC2Client({}),
+};
+
+export type Decision =
+  | { action: "none"; reason: string }
+  | { action: "replace"; instanceId: string; reason: string }
+  | { action: "scale-out"; desiredCapacity: number; reason: string }
+  | { action: "skip"; instanceId?: string; reason: string };
+
+/** An instance launching, terminating, or already marked for replacement: a replacement in flight. */
+const IN_FLIGHT = /^(Pending|Terminating)/;
+
+function decide(
+  reason: string,
+  candidates: string[],
+  group: { instances: Instance[]; desired: number; max: number; graceSeconds: number },
+  launchTimes: Map<string, Date>,
+  minHealthy: number,
+  now: Date,
+): Decision {
+  const inFlight = group.instances.find(
+    (i) => IN_FLIGHT.test(i.LifecycleState ?? "") || i.HealthStatus === "Unhealthy",
+  );
+  if (inFlight)
+    return {
+      action: "skip",
+      instanceId: inFlight.InstanceId,
+      reason: `a replacement is already in flight (${inFlight.InstanceId}: ${inFlight.LifecycleState}, ${inFlight.HealthStatus})`,
+    };
+  for (const instanceId of candidates) {
+    const instance = group.instances.find((i) => i.InstanceId === instanceId);
+    if (!instance) {
+      logger.info("skipped: target is not an instance of the group", { instanceId });
+      continue;
+    }
+    if (instance.LifecycleState !== "InService") {
+      logger.info("skipped: instance is not in service", {
+        instanceId,
+        lifecycleState: instance.LifecycleState,
+      });
+      continue;
+    }
+    const launched = launchTimes.get(instanceId);
+    if (launched && now.getTime() - launched.getTime() < group.graceSeconds * 1000) {
+      logger.info("skipped: instance is inside its health-check grace period", {
+        instanceId,
+        launched: launched.toISOString(),
+      });
+      continue;
+    }
+    const inService = group.instances.filter((i) => i.LifecycleState === "InService").length;
+    if (inService - 1 < minHealthy) {
+      if (group.desired < group.max) {
+        return {
+          action: "scale-out",
+          desiredCapacity: group.desired + 1,
+          reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service: adding one first`,
+        };
+      }
+      return {
+        action: "skip",
+        instanceId,
+        reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service and the group is at its max (${group.max})`,
+      };
+    }
+    return { action: "replace", instanceId, reason };
+  }
+  return {
+    action: "none",
+    reason: candidates.length ? "no candidate can be replaced now" : "no unhealthy appliance",
+  };
+}
+
+async function sweep(
+  reason: string,
+  stalledInstance: string | undefined,
+  settings: z.output<typeof Settings>,
+): Promise<Decision> {
+  const targets = await clients.elb.send(
+    new DescribeTargetHealthCommand({ TargetGroupArn: settings[HealerEnv.targetGroupArn] }),
+  );
+  const unhealthy = (targets.TargetHealthDescriptions ?? [])
+    .filter((t) => t.TargetHealth?.State === "unhealthy" || t.TargetHealth?.State === "unavailable")
+    .map((t) => t.Target?.Id)
+    .filter((id): id is string => Boolean(id));
+  metrics.addMetric(HealerMetric.unhealthyTargets, MetricUnit.Count, unhealthy.length);
+  const groups = await clients.autoScaling.send(
+    new DescribeAutoScalingGroupsCommand({
+      AutoScalingGroupNames: [settings[HealerEnv.autoScalingGroupName]],
+    }),
+  );
+  const group = groups.AutoScalingGroups?.[0];
+  if (!group) throw new Error(`Auto Scaling group ${settings[HealerEnv.autoScalingGroupName]} not found`);
+  const candidates = stalledInstance
+    ? [stalledInstance, ...unhealthy.filter((id) => id !== stalledInstance)]
+    : unhealthy;
+  let launchTimes = new Map<string, Date>();
+  if (candidates.length > 0) {
+    const described = await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: candidates }));
+    launchTimes = new Map(
+      (described.Reservations ?? [])
+        .flatMap((r) => r.Instances ?? [])
+        .filter((i) => i.InstanceId && i.LaunchTime)
+        .map((i) => [i.InstanceId!, new Date(i.LaunchTime!)]),
+    );
+  }
+  const decision = decide(
+    reason,
+    candidates,
+    {
+      instances: group.Instances ?? [],
+      desired: group.DesiredCapacity ?? 0,
+      max: group.MaxSize ?? 0,
+      graceSeconds: group.HealthCheckGracePeriod ?? 0,
+    },
+    launchTimes,
+    settings[HealerEnv.minHealthy],
+    new Date(),
+  );
+  if (decision.action === "replace") {
+    await clients.autoScaling.send(
+      new SetInstanceHealthCommand({
+        InstanceId: decision.instanceId,
+        HealthStatus: "Unhealthy",
+        ShouldRespectGracePeriod: true,
+      }),
+    );
+    metrics.addMetric(HealerMetric.replacementsRequested, MetricUnit.Count, 1);
+  } else if (decision.action === "scale-out") {
+    await clients.autoScaling.send(
+      new SetDesiredCapacityCommand({
+        AutoScalingGroupName: group.AutoScalingGroupName,
+        DesiredCapacity: decision.desiredCapacity,
+        HonorCooldown: false,
+      }),
+    );
+    metrics.addMetric(HealerMetric.scaleOuts, MetricUnit.Count, 1);
+  } else if (decision.action === "skip") {
+    metrics.addMetric(HealerMetric.skipped, MetricUnit.Count, 1);
+  }
+  logger.info(`decision: ${decision.action}`, { decision, unhealthyTargets: unhealthy });
+  return decision;
+}
+
+export const handler = instrument(tools, async (raw: unknown): Promise<Decision> => {
+  const event = parse(Envelope, raw, "event");
+  const settings = readEnv(Settings);
+  if (isSchedule(event)) return sweep("scheduled sweep", undefined, settings);
+  if (event["detail-type"] !== "CloudWatch Alarm State Change" || event.source !== "aws.cloudwatch") {
+    throw new InvalidInputError(`unexpected event ${event.source} / ${event["detail-type"]}`);
+  }
+  const alarm = parse(AlarmDetail, event.detail, "alarm detail");
+  if (alarm.state.value !== "ALARM") {
+    const decision: Decision = { action: "none", reason: `alarm ${alarm.alarmName} is ${alarm.state.value}` };
+    logger.info("decision: none", { decision });
+    return decision;
+  }
+  const metric = alarm.configuration?.metrics?.[0]?.metricStat?.metric;
+  const stalled = metric?.name === EmfMetric.forwardingStalled ? metric.dimensions?.InstanceId : undefined;
+  return sweep(`alarm ${alarm.alarmName}`, stalled, settings);
+});

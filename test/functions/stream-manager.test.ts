@@ -1,0 +1,215 @@
+import {
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+} from "@aws-sdk/client-elastic-load-balancing-v2";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import {
+  DescribeFlowCommand,
+  MediaConnectClient,
+  StartFlowCommand,
+  StopFlowCommand,
+} from "@aws-sdk/client-mediaconnect";
+import {
+  DescribeChannelCommand,
+  MediaLiveClient,
+  StartChannelCommand,
+  StopChannelCommand,
+} from "@aws-sdk/client-medialive";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { type AwsStub, mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import { handler } from "../../functions/stream-manager.ts";
+import { capture, sampleEvent } from "./support.ts";
+
+const elb = mockClient(ElasticLoadBalancingV2Client);
+// client-mediaconnect is pinned to an older SDK release than the mock's types expect.
+// biome-ignore lint/suspicious/noExplicitAny: the narrow cast DESIGN.md describes for that one client
+const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsStub<any, any, any>;
+const mediaLive = mockClient(MediaLiveClient);
+const ssm = mockClient(SSMClient);
+const events = mockClient(EventBridgeClient);
+const FLOW =
+  "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
+const TG =
+  "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067";
+
+function world(o: { healthy: number; flow: string; channel: string; state?: object }) {
+  elb.on(DescribeTargetHealthCommand).resolves({
+    TargetHealthDescriptions: Array.from({ length: 3 }, (_, i) => ({
+      Target: { Id: `i-${i}` },
+      TargetHealth: { State: i < o.healthy ? "healthy" : "unhealthy" },
+    })),
+  });
+  mediaConnect
+    .on(DescribeFlowCommand as never)
+    .resolves({ Flow: { FlowArn: FLOW, Status: o.flow } } as never);
+  mediaConnect.on(StartFlowCommand as never).resolves({ Status: "STARTING" } as never);
+  mediaConnect.on(StopFlowCommand as never).resolves({ Status: "STOPPING" } as never);
+  mediaLive.on(DescribeChannelCommand).resolves({ State: o.channel as "IDLE" });
+  mediaLive.on(StartChannelCommand).resolves({ State: "STARTING" });
+  mediaLive.on(StopChannelCommand).resolves({ State: "STOPPING" });
+  if (o.state) ssm.on(GetParameterCommand).resolves({ Parameter: { Value: JSON.stringify(o.state) } });
+  else
+    ssm.on(GetParameterCommand).rejects(Object.assign(new Error("not found"), { name: "ParameterNotFound" }));
+  ssm.on(PutParameterCommand).resolves({ Version: 2 });
+  events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+}
+
+describe("stream manager", () => {
+  beforeEach(() => {
+    for (const m of [elb, mediaConnect, mediaLive, ssm, events]) m.reset();
+    process.env.FLOW_ARN = FLOW;
+    process.env.CHANNEL_ID = "1234567";
+    process.env.TARGET_GROUP_ARN = TG;
+    process.env.MIN_HEALTHY_TARGETS = "2";
+    process.env.IDLE_TIMEOUT_MINUTES = "15";
+    process.env.STATE_PARAMETER = "/stream-intel/dev/stream-state";
+  });
+
+  it("starts the flow, then the channel, once the inspection tier is healthy", async () => {
+    world({ healthy: 2, flow: "STANDBY", channel: "IDLE" });
+    const { result, metrics } = await capture(() => handler(sampleEvent("start-stream")));
+    expect(result).toEqual({ action: "start", steps: ["flow started", "channel started"] });
+    expect(mediaConnect.commandCalls(StartFlowCommand as never)[0].args[0].input).toEqual({ FlowArn: FLOW });
+    expect(mediaLive.commandCalls(StartChannelCommand)[0].args[0].input).toEqual({ ChannelId: "1234567" });
+    // the flow is started before the channel
+    const startFlow = mediaConnect.commandCalls(StartFlowCommand as never)[0];
+    expect(startFlow.calledBefore(mediaLive.commandCalls(StartChannelCommand)[0] as never)).toBe(true);
+    expect(metrics).toMatchObject({ StreamStarts: 1 });
+  });
+
+  it("refuses to start and raises an alert when too few appliances are healthy", async () => {
+    world({ healthy: 1, flow: "STANDBY", channel: "IDLE" });
+    const { result, metrics } = await capture(() => handler(sampleEvent("schedule-window-start")));
+    expect(result).toMatchObject({ action: "refused" });
+    expect(mediaConnect.commandCalls(StartFlowCommand as never)).toHaveLength(0);
+    expect(mediaLive.commandCalls(StartChannelCommand)).toHaveLength(0);
+    const entry = events.commandCalls(PutEventsCommand)[0].args[0].input.Entries![0];
+    expect(entry).toMatchObject({ Source: "stream-intel", DetailType: "Stream Start Refused" });
+    expect(JSON.parse(entry.Detail!)).toEqual({
+      reason: "inspection tier not healthy",
+      healthyAppliances: 1,
+      required: 2,
+    });
+    expect(metrics).toMatchObject({ StreamStartRefused: 1 });
+  });
+
+  it("stops the channel first, then the flow", async () => {
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
+    const { result } = await capture(() => handler(sampleEvent("stop-stream")));
+    expect(result).toEqual({ action: "stop", steps: ["channel stopped", "flow stopped"] });
+    const stopChannel = mediaLive.commandCalls(StopChannelCommand)[0];
+    expect(stopChannel.calledBefore(mediaConnect.commandCalls(StopFlowCommand as never)[0] as never)).toBe(
+      true,
+    );
+  });
+
+  it("treats transitional states and ConflictException as expected, and a replayed start as a no-op", async () => {
+    world({ healthy: 3, flow: "STARTING", channel: "IDLE" });
+    mediaLive
+      .on(StartChannelCommand)
+      .rejects(Object.assign(new Error("Channel is busy"), { name: "ConflictException" }));
+    const { result, metrics, error } = await capture(() => handler(sampleEvent("start-stream")));
+    expect(error).toBeUndefined();
+    expect(result).toEqual({
+      action: "start",
+      steps: ["flow already STARTING", "channel started: conflict (already changing state), left to finish"],
+    });
+    expect(metrics.TransitionalStatesSeen).toBe(2);
+    world({ healthy: 3, flow: "ACTIVE", channel: "RUNNING" });
+    mediaConnect.resetHistory();
+    mediaLive.resetHistory();
+    const replay = await capture(() => handler(sampleEvent("start-stream")));
+    expect(replay.result).toEqual({
+      action: "start",
+      steps: ["flow already ACTIVE", "channel already RUNNING"],
+    });
+    expect(mediaConnect.commandCalls(StartFlowCommand as never)).toHaveLength(0);
+    expect(mediaLive.commandCalls(StartChannelCommand)).toHaveLength(0);
+  });
+
+  it("records a disconnected source, stops the channel after the idle timeout, and counts the minutes saved", async () => {
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
+    const disconnected = await capture(() => handler(sampleEvent("mediaconnect-source-disconnected")));
+    expect(disconnected.result).toMatchObject({ action: "none" });
+    expect(JSON.parse(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value!)).toEqual({
+      idleSince: "2026-11-25T10:00:00.000Z",
+    });
+
+    ssm.reset();
+    world({
+      healthy: 2,
+      flow: "ACTIVE",
+      channel: "RUNNING",
+      state: { idleSince: "2026-11-25T10:00:00.000Z" },
+    });
+    const sweep = sampleEvent("schedule-sweep");
+    sweep.time = "2026-11-25T10:20:00Z";
+    const idle = await capture(() => handler(sweep));
+    expect(idle.result).toEqual({ action: "idle-stop", steps: ["channel stopped", "flow stopped"] });
+    expect(JSON.parse(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value!)).toEqual({
+      idleSince: "2026-11-25T10:00:00.000Z",
+      lastIdleStopAt: "2026-11-25T10:20:00.000Z",
+    });
+    expect(idle.metrics).toMatchObject({ IdleStops: 1, StreamStops: 1 });
+
+    ssm.reset();
+    world({
+      healthy: 2,
+      flow: "STANDBY",
+      channel: "IDLE",
+      state: { lastIdleStopAt: "2026-11-25T10:20:00.000Z" },
+    });
+    const restart = sampleEvent("start-stream");
+    restart.time = "2026-11-25T12:20:00Z";
+    const started = await capture(() => handler(restart));
+    expect(started.metrics).toMatchObject({ IdleMinutesSaved: 120, StreamStarts: 1 });
+  });
+
+  it("does not stop before the idle timeout", async () => {
+    world({
+      healthy: 2,
+      flow: "ACTIVE",
+      channel: "RUNNING",
+      state: { idleSince: "2026-11-25T09:55:00.000Z" },
+    });
+    const { result } = await capture(() => handler(sampleEvent("scheduler-sweep-string-detail")));
+    expect(result).toMatchObject({ action: "none" });
+    expect(mediaLive.commandCalls(StopChannelCommand)).toHaveLength(0);
+  });
+
+  it("rejects malformed events and bad schedule inputs with the reason, changing nothing", async () => {
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
+    const bad = sampleEvent("schedule-window-start");
+    bad.detail = { action: "reboot" };
+    const { error } = await capture(() => handler(bad));
+    expect(error?.message).toMatch(/schedule action must be "start" or "stop"/);
+    const { error: envelope } = await capture(() => handler({ "detail-type": "Start Stream" }));
+    expect(envelope?.message).toMatch(/event is malformed: id/);
+    const health = sampleEvent("mediaconnect-source-connected");
+    health.detail = { current: {} };
+    const { error: detail } = await capture(() => handler(health));
+    expect(detail?.message).toMatch(/source health detail is malformed: current.source_state/);
+    expect(mediaLive.calls()).toHaveLength(0);
+    expect(ssm.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  it("notes MediaLive state and alert events without acting, and fails loudly on a channel in error", async () => {
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
+    expect((await capture(() => handler(sampleEvent("medialive-channel-running")))).result).toEqual({
+      action: "none",
+      steps: ["channel RUNNING"],
+    });
+    expect((await capture(() => handler(sampleEvent("medialive-channel-alert")))).result).toMatchObject({
+      action: "none",
+    });
+    world({ healthy: 2, flow: "ERROR", channel: "IDLE" });
+    const { error } = await capture(() => handler(sampleEvent("start-stream")));
+    expect(error?.message).toMatch(/flow is ERROR/);
+    mediaLive
+      .on(DescribeChannelCommand)
+      .rejects(Object.assign(new Error("no such channel"), { name: "NotFoundException" }));
+    const { error: missing } = await capture(() => handler(sampleEvent("stop-stream")));
+    expect(missing?.name).toBe("NotFoundException");
+  });
+});
