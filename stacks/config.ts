@@ -1,0 +1,102 @@
+/**
+ * Stage settings: addressing, instance type, group sizes, contributor whitelist, media ports. One
+ * validated document with the defaults of the design; a stage overrides what it needs.
+ */
+import { z } from "zod";
+import { isWorldOpen, parseCidr } from "../contracts/cidr.ts";
+
+const cidr = z.string().superRefine((value, ctx) => {
+  try {
+    parseCidr(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+  }
+});
+
+const pair = z.tuple([cidr, cidr]);
+
+export const StageConfig = z
+  .object({
+    stage: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/),
+    region: z.string().default("eu-west-1"),
+    /** The two Availability Zones, "a" then "b" in the tables below. */
+    zones: z.tuple([z.string(), z.string()]).default(["eu-west-1a", "eu-west-1b"]),
+    streamVpcCidr: cidr.default("10.0.0.0/16"),
+    mediaConnectSubnets: pair.default(["10.0.1.0/24", "10.0.2.0/24"]),
+    mediaLiveSubnets: pair.default(["10.0.11.0/24", "10.0.12.0/24"]),
+    endpointSubnets: pair.default(["10.0.21.0/28", "10.0.22.0/28"]),
+    inspectionVpcCidr: cidr.default("10.1.0.0/16"),
+    applianceSubnets: pair.default(["10.1.1.0/24", "10.1.2.0/24"]),
+    gwlbSubnets: pair.default(["10.1.11.0/28", "10.1.12.0/28"]),
+    /** UDP ports of the RTP outputs (MediaConnect → MediaLive). */
+    mediaPorts: z
+      .object({ from: z.number().int().min(1024), to: z.number().int().max(65535) })
+      .default({ from: 5000, to: 5099 }),
+    /** SRT listener port of the MediaConnect flow source. */
+    ingestPort: z.number().int().default(5000),
+    /** The contributor schedule seeded into SSM: the rotator keeps the flow's whitelist in line with it. */
+    whitelist: z
+      .array(
+        z.object({
+          cidr,
+          label: z.string(),
+          notBefore: z.string().optional(),
+          expiresAt: z.string().optional(),
+        }),
+      )
+      .min(1)
+      .default([{ cidr: "198.51.100.0/28", label: "primary encoder (replace with yours)" }]),
+    instanceType: z.string().default("c7gn.large"),
+    minAppliances: z.number().int().min(2).default(2),
+    maxAppliances: z.number().int().min(2).default(4),
+    /** Receive loops per appliance (one per vCPU of c7gn.large). */
+    applianceWorkers: z.number().int().min(1).default(2),
+    healthCheckGraceSeconds: z.number().int().min(60).default(180),
+    /** GWLB keeps existing flows on a deregistering target this long; the daemon drains longer. */
+    deregistrationDelaySeconds: z.number().int().min(0).max(3600).default(45),
+    drainSeconds: z.number().int().min(1).default(60),
+    idleTimeoutMinutes: z.number().positive().default(15),
+    alarmEmail: z.string().email().optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.maxAppliances < c.minAppliances)
+      ctx.addIssue({ code: "custom", path: ["maxAppliances"], message: "below minAppliances" });
+    if (c.drainSeconds <= c.deregistrationDelaySeconds) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["drainSeconds"],
+        message: "must exceed deregistrationDelaySeconds, or flows are cut before GWLB moves them",
+      });
+    }
+    for (const [i, entry] of c.whitelist.entries()) {
+      try {
+        if (isWorldOpen(parseCidr(entry.cidr)))
+          ctx.addIssue({
+            code: "custom",
+            path: ["whitelist", i, "cidr"],
+            message: "world-open whitelist refused",
+          });
+      } catch {
+        // reported by the field's own check
+      }
+    }
+  });
+export type StageConfig = z.output<typeof StageConfig>;
+
+export function stageConfig(
+  stage: string,
+  overrides: Partial<z.input<typeof StageConfig>> = {},
+): StageConfig {
+  const result = StageConfig.safeParse({ stage, ...overrides });
+  if (!result.success) {
+    throw new Error(
+      `stage "${stage}" configuration is invalid: ${result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
+  }
+  return result.data;
+}
+
+/** Resource name with the app and stage, e.g. stream-intel-dev-appliances. */
+export function named(config: StageConfig, name: string): string {
+  return `stream-intel-${config.stage}-${name}`;
+}

@@ -1,0 +1,199 @@
+/**
+ * What an operator watches and is paged for: one CloudWatch dashboard (appliances, GWLB, MediaConnect,
+ * MediaLive) and alarms beyond the two that feed the healer: inspection capacity below the minimum,
+ * appliances dropping far more than usual, MediaLive alerts, MediaConnect source loss. They notify an
+ * SNS topic (with an e-mail subscription when the stage names one).
+ */
+
+import { cloudwatch, sns } from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { EMF_NAMESPACE, EmfDimension, EmfMetric } from "../contracts/appliance-metrics.ts";
+import { AUTOMATION_NAMESPACE } from "../contracts/automation-metrics.ts";
+import { named, type StageConfig } from "./config.ts";
+
+export interface MonitoringRefs {
+  targetGroupDimension: pulumi.Input<string>;
+  loadBalancerDimension: pulumi.Input<string>;
+  flowArn: pulumi.Input<string>;
+  channelId: pulumi.Input<string>;
+}
+
+export interface Monitoring {
+  dashboard: cloudwatch.Dashboard;
+  topic: sns.Topic;
+  alarms: cloudwatch.MetricAlarm[];
+}
+
+export function createMonitoring(config: StageConfig, refs: MonitoringRefs): Monitoring {
+  const topic = new sns.Topic(named(config, "operators"), { name: named(config, "operators") });
+  if (config.alarmEmail) {
+    new sns.TopicSubscription(named(config, "operators-email"), {
+      topic: topic.arn,
+      protocol: "email",
+      endpoint: config.alarmEmail,
+    });
+  }
+  const stage = { [EmfDimension.stage]: config.stage };
+  const alarm = (id: string, args: Omit<cloudwatch.MetricAlarmArgs, "alarmActions" | "okActions" | "name">) =>
+    new cloudwatch.MetricAlarm(named(config, id), {
+      name: named(config, id),
+      alarmActions: [topic.arn],
+      okActions: [topic.arn],
+      ...args,
+    });
+  const alarms = [
+    alarm("inspection-capacity", {
+      alarmDescription: `Fewer than ${config.minAppliances} healthy appliances: streams cannot start, and a further failure is an outage`,
+      namespace: "AWS/GatewayELB",
+      metricName: "HealthyHostCount",
+      dimensions: { TargetGroup: refs.targetGroupDimension, LoadBalancer: refs.loadBalancerDimension },
+      statistic: "Minimum",
+      period: 60,
+      evaluationPeriods: 2,
+      threshold: config.minAppliances,
+      comparisonOperator: "LessThanThreshold",
+      treatMissingData: "breaching",
+    }),
+    alarm("appliance-drops", {
+      alarmDescription:
+        "Appliances dropped more than 1% of what they received for 5 minutes (attack, or a policy that no longer fits)",
+      metricQueries: [
+        {
+          id: "dropped",
+          metric: {
+            namespace: EMF_NAMESPACE,
+            metricName: EmfMetric.packetsDropped,
+            dimensions: stage,
+            period: 60,
+            stat: "Sum",
+          },
+        },
+        {
+          id: "received",
+          metric: {
+            namespace: EMF_NAMESPACE,
+            metricName: EmfMetric.packetsReceived,
+            dimensions: stage,
+            period: 60,
+            stat: "Sum",
+          },
+        },
+        { id: "ratio", expression: "100 * dropped / MAX([received, 1])", label: "drop %", returnData: true },
+      ],
+      evaluationPeriods: 5,
+      threshold: 1,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+    }),
+    alarm("medialive-alerts", {
+      alarmDescription: "MediaLive channel has active alerts",
+      namespace: "AWS/MediaLive",
+      metricName: "ActiveAlerts",
+      dimensions: { ChannelId: refs.channelId, Pipeline: "0" },
+      statistic: "Maximum",
+      period: 60,
+      evaluationPeriods: 2,
+      threshold: 1,
+      comparisonOperator: "GreaterThanOrEqualToThreshold",
+      treatMissingData: "notBreaching",
+    }),
+    alarm("mediaconnect-source-loss", {
+      alarmDescription: "MediaConnect source packets not recovered (contribution link trouble)",
+      namespace: "AWS/MediaConnect",
+      metricName: "SourceNotRecoveredPackets",
+      dimensions: { FlowARN: refs.flowArn },
+      statistic: "Sum",
+      period: 60,
+      evaluationPeriods: 3,
+      threshold: 100,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+    }),
+  ];
+  const body = pulumi.jsonStringify({
+    widgets: [
+      widget(
+        0,
+        "Appliances: packets",
+        [
+          [EMF_NAMESPACE, EmfMetric.packetsReceived, EmfDimension.stage, config.stage],
+          [".", EmfMetric.packetsForwarded, ".", "."],
+          [".", EmfMetric.packetsDropped, ".", "."],
+          [".", EmfMetric.socketReceiveDrops, ".", "."],
+        ],
+        config.region,
+      ),
+      widget(
+        1,
+        "Appliances: flows, stalls, latency",
+        [
+          [EMF_NAMESPACE, EmfMetric.activeFlows, EmfDimension.stage, config.stage],
+          [".", EmfMetric.forwardingStalled, ".", "."],
+          [".", EmfMetric.processingP99Micros, ".", "."],
+        ],
+        config.region,
+      ),
+      widget(
+        2,
+        "GWLB: target health and bytes",
+        [
+          [
+            "AWS/GatewayELB",
+            "HealthyHostCount",
+            "TargetGroup",
+            refs.targetGroupDimension,
+            "LoadBalancer",
+            refs.loadBalancerDimension,
+          ],
+          [".", "UnHealthyHostCount", ".", ".", ".", "."],
+          ["AWS/GatewayELB", "ProcessedBytes", "LoadBalancer", refs.loadBalancerDimension],
+        ],
+        config.region,
+      ),
+      widget(
+        3,
+        "MediaConnect source",
+        [
+          ["AWS/MediaConnect", "SourceBitRate", "FlowARN", refs.flowArn],
+          [".", "SourceNotRecoveredPackets", ".", "."],
+        ],
+        config.region,
+      ),
+      widget(
+        4,
+        "MediaLive",
+        [
+          ["AWS/MediaLive", "ActiveAlerts", "ChannelId", refs.channelId, "Pipeline", "0"],
+          [".", "InputVideoFrameRate", ".", ".", ".", "0"],
+        ],
+        config.region,
+      ),
+      widget(
+        5,
+        "Automation",
+        [
+          [AUTOMATION_NAMESPACE, "ReplacementsRequested", "service", "appliance-healer"],
+          [".", "WhitelistRotations", ".", "whitelist-rotator"],
+          [".", "IdleStops", ".", "stream-manager"],
+        ],
+        config.region,
+      ),
+    ],
+  });
+  const dashboard = new cloudwatch.Dashboard(named(config, "dashboard"), {
+    dashboardName: named(config, "dashboard"),
+    dashboardBody: body,
+  });
+  return { dashboard, topic, alarms };
+}
+
+function widget(index: number, title: string, metrics: unknown[][], region: string) {
+  return {
+    type: "metric",
+    x: (index % 2) * 12,
+    y: Math.floor(index / 2) * 6,
+    width: 12,
+    height: 6,
+    properties: { title, metrics, region, period: 60, stat: "Sum" },
+  };
+}
