@@ -13,6 +13,7 @@ import Table from "cli-table3";
 import pc from "picocolors";
 import { ApplianceProcess } from "../test/support/appliance-process.ts";
 import type { ReceiveReport, SendReport } from "./blaster.ts";
+import { controlPlane } from "./control-plane.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -361,6 +362,14 @@ async function main(): Promise<void> {
   const memory = flags["skip-memory"] ? [] : await flowMemory(policyFile);
   const flowScaling = flags["skip-memory"] ? [] : scaling();
 
+  // 5. Control plane: Lambda bundle sizes and warm handler time with answered clients.
+  const functions = await controlPlane(quick ? 50 : 200);
+  for (const f of functions) {
+    log(
+      `${f.name}: bundle ${(f.bundleBytes / 1024).toFixed(0)} KiB (${(f.bundleBytesWithoutSdk / 1024).toFixed(0)} KiB without the SDK), handler ${f.handlerMicros.mean.toFixed(0)} µs mean`,
+    );
+  }
+
   const e = best(main1400.echo);
   const d = best(main1400.appliance);
   const at50 = (steps: Step[]) => steps.find((s) => s.offered === 50_000)?.latencyMicros;
@@ -428,6 +437,12 @@ async function main(): Promise<void> {
     );
   }
 
+  for (const f of functions) {
+    console.log(
+      `Lambda ${f.name}: ${(f.bundleBytes / 1024).toFixed(0)} KiB minified (${(f.bundleBytesWithoutSdk / 1024).toFixed(0)} KiB without the AWS SDK), warm handler ${f.handlerMicros.mean.toFixed(0)} µs mean / ${f.handlerMicros.p99.toFixed(0)} µs p99.`,
+    );
+  }
+
   const results = {
     date: new Date().toISOString(),
     quick,
@@ -449,6 +464,7 @@ async function main(): Promise<void> {
     streams,
     memory,
     flowScaling,
+    functions,
   };
   writeFileSync(new URL("./results.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
   console.log(
