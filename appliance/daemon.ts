@@ -5,6 +5,7 @@
 import type { Server } from "node:http";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { type ApplianceConfig, parseConfig } from "./control/config.ts";
+import { pinReceiveLoops } from "./control/cpu-affinity.ts";
 import { type EmfSnapshot, emfLine, snapshot } from "./control/emf.ts";
 import { type HealthState, startHttpServer } from "./control/http-server.ts";
 import { createLogger, type Logger } from "./control/logger.ts";
@@ -118,6 +119,19 @@ export class Daemon {
       receiveQueueBytes: () => this.receiveQueueBytes,
     });
     this.server = await startHttpServer({ ...config.health, health: () => this.health(), registry });
+    if (config.cpuAffinity === "auto") {
+      this.pool.onListening = () => {
+        // Threads of a (re)started loop exist now: place them.
+        const result = pinReceiveLoops(this.pool.size);
+        if (result.pinned)
+          logger.info({ event: "cpu_affinity", ...result }, "receive loops pinned to their own CPUs");
+        else
+          logger.warn(
+            { event: "cpu_affinity", reason: result.reason },
+            `receive loops not pinned: ${result.reason}`,
+          );
+      };
+    }
     this.pool.start();
     this.source.start({
       onText: (text, origin) => this.store.offer(text, origin),

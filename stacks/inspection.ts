@@ -45,6 +45,7 @@ cat > /etc/stream-intel/appliance.env <<ENV
 SI_POLICY_SSM=${policyParameter}
 SI_STAGE=${config.stage}
 SI_WORKERS=${config.applianceWorkers}
+SI_CPU_AFFINITY=auto
 SI_DRAIN_SECONDS=${config.drainSeconds}
 SI_INSTANCE_ID=$INSTANCE_ID
 AWS_REGION=${config.region}

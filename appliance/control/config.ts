@@ -27,6 +27,7 @@ export interface ApplianceConfig {
   instanceId: string;
   logLevel: string;
   stallSeconds: number;
+  cpuAffinity: "auto" | "off";
 }
 
 export function parseHostPort(value: string): HostPort {
@@ -152,6 +153,12 @@ export function buildCommand(): Command {
         .default(2)
         .argParser(seconds(0.2, 600)),
     )
+    .addOption(
+      new Option("--cpu-affinity <mode>", "auto: give each receive loop its own CPU, other threads the rest")
+        .env("SI_CPU_AFFINITY")
+        .choices(["auto", "off"])
+        .default("off"),
+    )
     .addHelpText(
       "after",
       "\nGET /healthz answers 200 while serving and 503 while starting, draining or stalled. SIGHUP reloads the\n" +
@@ -182,5 +189,6 @@ export function parseConfig(argv: readonly string[]): ApplianceConfig {
     instanceId: o.instanceId,
     logLevel: o.logLevel,
     stallSeconds: o.stallSeconds,
+    cpuAffinity: o.cpuAffinity,
   };
 }

@@ -33,6 +33,8 @@ export class WorkerPool {
   private readonly config: ApplianceConfig;
   private readonly logger: Logger;
   private readonly onEvent: (event: SecurityEvent, worker: number) => void;
+  /** Called when a receive loop is listening (first start or restart). */
+  onListening: (worker: number) => void = () => {};
   private policy: { policy: Policy; generation: number } | null = null;
   private closing = false;
 
@@ -116,6 +118,7 @@ export class WorkerPool {
           { event: "listening", worker: index, ...message, type: undefined },
           `worker ${index} receiving GENEVE on ${message.address}:${message.port}`,
         );
+        this.onListening(index);
         break;
       case "policy-applied":
         slot.generation = message.generation;

@@ -3,8 +3,8 @@
  * what /metrics and /healthz say, and how it reacts to policy changes and signals.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { decodeGeneve } from "../../appliance/wire/geneve.ts";
@@ -288,6 +288,39 @@ describe("stream-intel-appliance process", () => {
     for (const datagram of sent) await gwlb.send(datagram, APPLIANCE);
     expect(await gwlb.waitForCount(50)).toBe(50);
     expect(await proc.exited).toBe(0);
+  });
+
+  it("with --cpu-affinity auto, gives the receive loop a CPU of its own and the other threads the rest", async () => {
+    writePolicy(defaultPolicy);
+    appliance = new ApplianceProcess({
+      address: APPLIANCE,
+      policyFile,
+      extraArgs: ["--cpu-affinity", "auto"],
+    });
+    const proc = appliance;
+    await proc.waitHealthy();
+    await proc.waitFor(
+      async () => proc.output.some((l) => l.includes('"event":"cpu_affinity"')),
+      "affinity decided",
+    );
+    const threads = readdirSync(`/proc/${proc.proc.pid}/task`).map((task) => ({
+      name: readFileSync(`/proc/${proc.proc.pid}/task/${task}/comm`, "utf8").trim(),
+      cpus: /Cpus_allowed_list:\s*(\S+)/.exec(
+        readFileSync(`/proc/${proc.proc.pid}/task/${task}/status`, "utf8"),
+      )?.[1],
+    }));
+    const loop = threads.find((t) => t.name === "dataplane-0")!;
+    if (availableParallelism() < 2) {
+      expect(proc.output.some((l) => l.includes("receive loops not pinned"))).toBe(true);
+      return;
+    }
+    expect(loop.cpus).toBe(String(availableParallelism() - 1));
+    for (const other of threads.filter((t) => t.name !== "dataplane-0"))
+      expect(other.cpus, other.name).not.toContain(loop.cpus!);
+    // and it still forwards
+    const stream = new CleanStream({ ...DEFAULT_FLOW, srcPort: 46100 });
+    for (let i = 0; i < 20; i++) await gwlb.send(stream.next(), APPLIANCE);
+    expect(await gwlb.waitForCount(20)).toBe(20);
   });
 
   it("spreads flows over several receive loops with SO_REUSEPORT and loses none", async () => {
