@@ -4,7 +4,7 @@
  * Prints a table and writes bench/results.json. Not a test: nothing here asserts a speed.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,24 +44,6 @@ const CPUS = os.cpus().length;
 const SUT_CPU = CPUS > 1 ? String(CPUS - 1) : null;
 const LOAD_CPUS = CPUS > 1 ? `0-${CPUS - 2}` : null;
 let pinning = SUT_CPU !== null;
-/**
- * Gives the thread that moves packets (`hot`, by its thread name) the system-under-test core and every
- * other thread of the process (V8's GC and compiler helpers, libuv's pool, an idle main thread) the
- * generator's cores, for the echo and the appliance alike. Sharing one core with V8's helper threads
- * costs the packet thread 10-20 ms stalls whenever the scheduler runs them.
- */
-function pinHot(pid: number | undefined, hot: string): void {
-  if (!pinning || pid === undefined || SUT_CPU === null || LOAD_CPUS === null) return;
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const name = readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").trim();
-      execFileSync("taskset", ["-p", "-c", name === hot ? SUT_CPU : LOAD_CPUS, task], { stdio: "ignore" });
-    }
-  } catch {
-    pinning = false;
-  }
-}
-
 function pin(pid: number | undefined, cpus: string | null): void {
   if (!pinning || pid === undefined || cpus === null) return;
   try {
@@ -103,15 +85,12 @@ function child(
   const proc = fork(BLASTER, [role, JSON.stringify(options)], {
     stdio: ["ignore", "pipe", "inherit", "ipc"],
   });
-  if (role !== "echo") pin(proc.pid, LOAD_CPUS);
+  pin(proc.pid, role === "echo" ? SUT_CPU : LOAD_CPUS);
   let out = "";
   proc.stdout?.on("data", (chunk) => {
     out += chunk;
   });
-  const ready = new Promise<void>((resolve) => proc.once("message", () => resolve())).then(() => {
-    // The echo's threads exist once it is listening: pin them then.
-    if (role === "echo") pinHot(proc.pid, "MainThread");
-  });
+  const ready = new Promise<void>((resolve) => proc.once("message", () => resolve()));
   const result = new Promise((resolve, reject) =>
     proc.once("exit", (code, signal) =>
       code === 0 || signal === "SIGTERM"
@@ -201,7 +180,7 @@ interface MemoryPoint {
 async function flowMemory(policyFile: string): Promise<MemoryPoint[]> {
   const appliance = new ApplianceProcess({ address: DAEMON, policyFile, healthPort: 8081 });
   await appliance.waitHealthy();
-  pinHot(appliance.proc.pid, "dataplane-0");
+  pin(appliance.proc.pid, SUT_CPU);
   await new Promise((resolve) => setTimeout(resolve, 500));
   if (appliance.proc.exitCode !== null) throw new Error(`appliance exited: ${appliance.output.join("\n")}`);
   let previousRss = rssKiB(appliance.proc.pid!);
@@ -259,12 +238,21 @@ async function withAppliance<T>(
   policyFile: string,
   workers: number,
   run: () => Promise<T>,
+  affinity = false,
 ): Promise<[T, ApplianceProcess]> {
-  const appliance = new ApplianceProcess({ address: DAEMON, policyFile, healthPort: 8081, workers });
+  const extraArgs = affinity ? ["--cpu-affinity", "auto"] : [];
+  const appliance = new ApplianceProcess({
+    address: DAEMON,
+    policyFile,
+    healthPort: 8081,
+    workers,
+    extraArgs,
+  });
   try {
     await appliance.waitHealthy();
-    // One worker gets the system-under-test core; several are left to the scheduler (two cores here).
-    if (workers === 1) pinHot(appliance.proc.pid, "dataplane-0");
+    // One worker gets the system-under-test core; several are left to the scheduler (two cores here);
+    // with --cpu-affinity auto the daemon places its own threads.
+    if (workers === 1 && !affinity) pin(appliance.proc.pid, SUT_CPU);
     const result = await run();
     return [result, appliance];
   } finally {
@@ -313,11 +301,17 @@ async function streamsPerWorker(policyFile: string, echoP99At: (pps: number) => 
   const counts = quick ? [25, 50] : [10, 25, 50, 60, 70, 80, 90, 100];
   const results: { streams: number; pps: number; loss: number; p99: number; echoP99: number; ok: boolean }[] =
     [];
-  const [steps] = await withAppliance(policyFile, 1, async () => {
-    const out: Step[] = [];
-    for (const streams of counts) out.push(await step(DAEMON, Math.round(streams * perStream), streams));
-    return out;
-  });
+  // As the instances run: one receive loop with a CPU of its own (--cpu-affinity auto).
+  const [steps] = await withAppliance(
+    policyFile,
+    1,
+    async () => {
+      const out: Step[] = [];
+      for (const streams of counts) out.push(await step(DAEMON, Math.round(streams * perStream), streams));
+      return out;
+    },
+    true,
+  );
   for (const [i, streams] of counts.entries()) {
     const s = steps[i];
     const echoP99 = await echoP99At(s.offered);
@@ -363,6 +357,25 @@ async function main(): Promise<void> {
     [workers2] = await withAppliance(policyFile, 2, () =>
       sweep("appl. w2", DAEMON, [50_000, 80_000, 0], 7, 64),
     );
+  }
+
+  // 2b. The daemon placing its own threads (--cpu-affinity auto: the receive loop on the last core,
+  //     every other thread with the generator), as the instances run it.
+  let affinity: Step[] = [];
+  {
+    const appliance = new ApplianceProcess({
+      address: DAEMON,
+      policyFile,
+      healthPort: 8081,
+      extraArgs: ["--cpu-affinity", "auto"],
+    });
+    try {
+      await appliance.waitHealthy();
+      log("stream-intel-appliance --workers 1 --cpu-affinity auto");
+      affinity = await sweep("appl. affinity", DAEMON, [50_000, ...(quick ? [] : [80_000])]);
+    } finally {
+      await appliance.stop();
+    }
   }
 
   // 3. Streams per worker.
@@ -482,6 +495,7 @@ async function main(): Promise<void> {
     appliance: d,
     addedLatencyMicrosAt50k: { p50: added("p50"), p99: added("p99"), p999: added("p999") },
     workers2,
+    affinity,
     streams,
     memory,
     flowScaling,
