@@ -3,8 +3,8 @@ import type { Lab } from "../lab.ts";
 import { SyntheticStream } from "../media/synthetic-stream.ts";
 import { attackSource, type Source } from "../sources.ts";
 import {
+  beginClean,
   diffDrops,
-  durationMs,
   finishClean,
   type Progress,
   result,
@@ -31,10 +31,7 @@ export const attacks: Scenario = {
   description:
     "attacks mixed into clean traffic: unlisted source, wrong port, SSRC hijack, malformed RTP, TS garbage, flood; none may reach MediaLive, clean streams untouched",
   async run(lab: Lab, progress: Progress) {
-    const started = lab.now();
-    const duration = durationMs(lab, 15, 6);
-    const before = await lab.dropsByReason();
-    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    const { started, before, duration, sources } = await beginClean(lab, 15, 6);
     const now = lab.now();
     const valid = (ssrc: number) => {
       const stream = new SyntheticStream({ bitrate: 4_000_000, ssrc });

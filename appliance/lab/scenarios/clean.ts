@@ -3,31 +3,19 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Lab } from "../lab.ts";
 import { ffprobeAvailable } from "../sources.ts";
-import {
-  diffDrops,
-  durationMs,
-  finishClean,
-  type Progress,
-  result,
-  runFor,
-  type Scenario,
-} from "./scenario.ts";
+import { beginClean, endClean, type Progress, result, runFor, type Scenario } from "./scenario.ts";
 
 export const clean: Scenario = {
   name: "clean",
   description:
     "clean RTP/MPEG-TS streams at the seed's load: nothing may be dropped, delayed out of order or altered",
   async run(lab: Lab, progress: Progress) {
-    const started = lab.now();
-    const before = await lab.dropsByReason();
-    const duration = durationMs(lab, 15, 5);
-    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    const { started, before, duration, sources } = await beginClean(lab, 15, 5);
     // ffprobe can only judge real content: the synthetic muxer's elementary streams are filler.
     const probe = lab.options.source === "ffmpeg" && ffprobeAvailable();
     if (probe) sources[0].stats!.keepTs = [];
     await runFor(lab, duration, progress);
-    const totals = await finishClean(lab, sources);
-    const drops = diffDrops(before, await lab.dropsByReason());
+    const { totals, drops } = await endClean(lab, sources, before);
     const failures: string[] = [];
     if (totals.lost !== 0) failures.push(`${totals.lost} clean packets lost`);
     if (Object.keys(drops).length > 0)

@@ -1,23 +1,12 @@
 import type { Lab } from "../lab.ts";
-import {
-  diffDrops,
-  durationMs,
-  finishClean,
-  type Progress,
-  result,
-  runFor,
-  type Scenario,
-} from "./scenario.ts";
+import { beginClean, endClean, type Progress, result, runFor, type Scenario } from "./scenario.ts";
 
 export const drain: Scenario = {
   name: "drain",
   description:
     "a rolling drain: one appliance deregistered and sent SIGTERM; its flows stay until the deregistration delay ends, then move; nothing is lost",
   async run(lab: Lab, progress: Progress) {
-    const started = lab.now();
-    const duration = durationMs(lab, 15, 7);
-    const before = await lab.dropsByReason();
-    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    const { started, before, duration, sources } = await beginClean(lab, 15, 7);
     const target = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
     const onTarget = sources.filter((s) => s.flow.target === target.index);
     let exit: Promise<number | null> = Promise.resolve(null);
@@ -42,8 +31,7 @@ export const drain: Scenario = {
       ],
     ]);
     const exitCode = await exit;
-    const totals = await finishClean(lab, sources);
-    const drops = diffDrops(before, await lab.dropsByReason());
+    const { totals, drops } = await endClean(lab, sources, before);
     const failures: string[] = [];
     if (onTarget.length === 0) failures.push("no flow was on the drained appliance");
     if (totals.lost !== 0) failures.push(`${totals.lost} packets lost during the drain`);

@@ -9,8 +9,9 @@ import type { Lab } from "../lab.ts";
 import { SyntheticStream } from "../media/synthetic-stream.ts";
 import { failover } from "./failover.ts";
 import {
+  beginClean,
   diffDrops,
-  durationMs,
+  endClean,
   finishClean,
   type Progress,
   result,
@@ -42,10 +43,7 @@ export const slowAppliance: Scenario = {
   description:
     "an appliance starved of CPU (cgroup cap at 1% of a core) that still answers health checks: its stall metric must trip, and clear once the cap is lifted",
   async run(lab: Lab, progress: Progress) {
-    const started = lab.now();
-    const before = await lab.dropsByReason();
-    const duration = durationMs(lab, 15, 8);
-    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    const { started, before, duration, sources } = await beginClean(lab, 15, 8);
     const victim = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
     // Eight more streams on the victim, so a starved appliance is sure to fall behind its traffic.
     const extra = await lab.cleanStreams(8, duration / 1000, "extra");
@@ -104,8 +102,7 @@ export const slowAppliance: Scenario = {
         },
       ],
     ]);
-    const totals = await finishClean(lab, sources);
-    const drops = diffDrops(before, await lab.dropsByReason());
+    const { totals, drops } = await endClean(lab, sources, before);
     const failures: string[] = [];
     if (limited) {
       if (!detectedAt) failures.push("the stall metric never tripped while the appliance was starved");
@@ -135,10 +132,7 @@ export const policySourceDown: Scenario = {
   description:
     "the policy source disappears, then returns: the last good policy keeps serving, the failures are counted, nothing is lost",
   async run(lab: Lab, progress: Progress) {
-    const started = lab.now();
-    const before = await lab.dropsByReason();
-    const duration = durationMs(lab, 12, 6);
-    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    const { started, before, duration, sources } = await beginClean(lab, 12, 6);
     const failuresBefore = await Promise.all(
       lab.fleet.appliances.map((a) => metricOf(lab, a.index, "stream_intel_policy_reload_failures_total")),
     );
@@ -189,8 +183,7 @@ export const policySourceDown: Scenario = {
       ],
     ]);
     if (existsSync(away)) renameSync(away, lab.policyFile);
-    const totals = await finishClean(lab, sources);
-    const drops = diffDrops(before, await lab.dropsByReason());
+    const { totals, drops } = await endClean(lab, sources, before);
     const failures: string[] = [];
     if (totals.lost !== 0) failures.push(`${totals.lost} packets lost while the policy source was away`);
     if (!detectedAt) failures.push("the appliances did not count the unreadable source as a reload failure");
@@ -216,10 +209,7 @@ export const burst: Scenario = {
   description:
     "a burst far beyond the socket buffer hits one appliance: the kernel's drops are counted, the stall metric trips, and clean traffic recovers",
   async run(lab: Lab, progress: Progress) {
-    const started = lab.now();
-    const before = await lab.dropsByReason();
-    const duration = durationMs(lab, 12, 6);
-    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    const { started, before, duration, sources } = await beginClean(lab, 12, 6);
     const target = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
     const socketDropsBefore = await metricOf(lab, target.index, "stream_intel_socket_receive_drops_total");
     let burstEndedAt = 0;

@@ -1,23 +1,12 @@
 import type { Lab } from "../lab.ts";
-import {
-  diffDrops,
-  durationMs,
-  finishClean,
-  type Progress,
-  result,
-  runFor,
-  type Scenario,
-} from "./scenario.ts";
+import { beginClean, endClean, type Progress, result, runFor, type Scenario } from "./scenario.ts";
 
 export const failover: Scenario = {
   name: "failover",
   description:
     "an appliance killed mid-stream (kill -9): the emulator's health checks notice, its flows move, loss stays within the detection window",
   async run(lab: Lab, progress: Progress) {
-    const started = lab.now();
-    const duration = durationMs(lab, 15, 7);
-    const before = await lab.dropsByReason();
-    const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+    const { started, before, duration, sources } = await beginClean(lab, 15, 7);
     // The victim is the target carrying the most flows, so the test always moves something.
     const victim = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
     const onVictim = sources.filter((s) => s.flow.target === victim.index);
@@ -50,8 +39,7 @@ export const failover: Scenario = {
         },
       ],
     ]);
-    const totals = await finishClean(lab, sources);
-    const drops = diffDrops(before, await lab.dropsByReason());
+    const { totals, drops } = await endClean(lab, sources, before);
     const o = lab.options;
     // What GWLB-style detection costs at most: the failed checks, one interval of phase, the check timeout.
     const windowMs = o.healthIntervalMs * (o.unhealthyThreshold + 1) + o.healthIntervalMs + 250;

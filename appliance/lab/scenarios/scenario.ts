@@ -67,6 +67,22 @@ export function diffDrops(
   return out;
 }
 
+/** Notes the appliances' drop counters, then starts the lab's clean streams for a scenario. */
+export async function beginClean(lab: Lab, normalSeconds: number, quickSeconds: number) {
+  const started = lab.now();
+  const before = await lab.dropsByReason();
+  const duration = durationMs(lab, normalSeconds, quickSeconds);
+  const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+  return { started, before, duration, sources };
+}
+
+/** Ends the clean streams: their totals and what the appliances dropped meanwhile. */
+export async function endClean(lab: Lab, sources: readonly Source[], before: Record<string, number>) {
+  const totals = await finishClean(lab, sources);
+  const drops = diffDrops(before, await lab.dropsByReason());
+  return { totals, drops };
+}
+
 /** Stops the clean sources, lets in-flight packets land, and totals them. */
 export async function finishClean(lab: Lab, sources: readonly Source[]) {
   lab.removeSources(sources);
