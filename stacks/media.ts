@@ -22,6 +22,20 @@ export interface Media {
   mediaLiveSecurityGroup: ec2.SecurityGroup;
 }
 
+/**
+ * What MediaConnect and MediaLive need to manage the network interfaces of their VPC attachments.
+ * These EC2 actions cannot be scoped to a resource, hence "*" below.
+ */
+const ENI_ACTIONS = [
+  "ec2:DescribeSecurityGroups",
+  "ec2:DescribeSubnets",
+  "ec2:DescribeNetworkInterfaces",
+  "ec2:CreateNetworkInterface",
+  "ec2:CreateNetworkInterfacePermission",
+  "ec2:DeleteNetworkInterface",
+  "ec2:DeleteNetworkInterfacePermission",
+] as const;
+
 const assume = (service: string) =>
   JSON.stringify({
     Version: "2012-10-17",
@@ -81,15 +95,7 @@ export function createMedia(config: StageConfig, network: Network): Media {
       Statement: [
         {
           Effect: "Allow",
-          Action: [
-            "ec2:DescribeSecurityGroups",
-            "ec2:DescribeSubnets",
-            "ec2:DescribeNetworkInterfaces",
-            "ec2:CreateNetworkInterface",
-            "ec2:CreateNetworkInterfacePermission",
-            "ec2:DeleteNetworkInterface",
-            "ec2:DeleteNetworkInterfacePermission",
-          ],
+          Action: [...ENI_ACTIONS],
           // ENI management for the VPC interface: these EC2 actions do not support resource scoping.
           Resource: "*",
         },
@@ -114,17 +120,7 @@ export function createMedia(config: StageConfig, network: Network): Media {
       Statement: [
         {
           Effect: "Allow",
-          Action: [
-            "ec2:DescribeSubnets",
-            "ec2:DescribeNetworkInterfaces",
-            "ec2:CreateNetworkInterface",
-            "ec2:CreateNetworkInterfacePermission",
-            "ec2:DeleteNetworkInterface",
-            "ec2:DeleteNetworkInterfacePermission",
-            "ec2:DescribeSecurityGroups",
-            "ec2:DescribeAddresses",
-            "ec2:AssociateAddress",
-          ],
+          Action: [...ENI_ACTIONS, "ec2:DescribeAddresses", "ec2:AssociateAddress"],
           Resource: "*",
         },
         { Effect: "Allow", Action: ["mediapackage:DescribeChannel"], Resource: "*" },
