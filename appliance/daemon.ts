@@ -4,6 +4,7 @@
  */
 import type { Server } from "node:http";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { missingNodeFlags } from "../contracts/appliance-runtime.ts";
 import { type ApplianceConfig, parseConfig } from "./control/config.ts";
 import { pinReceiveLoops } from "./control/cpu-affinity.ts";
 import { type EmfSnapshot, emfLine, snapshot } from "./control/emf.ts";
@@ -97,9 +98,16 @@ export class Daemon {
         policy: this.source.description,
         workers: this.pool.size,
         sender: config.sender,
+        nodeFlags: process.execArgv,
       },
       "stream-intel-appliance starting",
     );
+    const missing = missingNodeFlags();
+    if (missing.length > 0)
+      logger.warn(
+        { event: "node_flags", missing },
+        `node was started without ${missing.join(" ")}: expect receive-loop stalls of several ms under load (see contracts/appliance-runtime.ts)`,
+      );
     const registry = createRegistry({
       counters: this.pool.counters,
       workers: this.pool.size,

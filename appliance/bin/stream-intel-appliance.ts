@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // One file for both roles, so the single-file bundle works the same: the main thread runs the daemon,
 // and the receive loops are worker threads started on this same file.
 import { fileURLToPath } from "node:url";

@@ -1,9 +1,10 @@
 /**
- * Gives each receive loop a CPU of its own and keeps every other thread of the process (V8's GC and
- * compiler helpers, libuv's pool, the control thread) on the remaining CPUs. Sharing a CPU with V8's
- * helper threads costs a receive loop 10-20 ms stalls whenever the scheduler runs them (measured with
- * `npm run bench`); apart, p99 stays near a millisecond. Linux only (thread names from /proc, affinity
- * through util-linux's taskset, which Amazon Linux 2023 ships).
+ * Gives each receive loop a CPU of its own and keeps every other thread of the process (V8's compiler
+ * and platform helpers, libuv's pool, the control thread) on the remaining CPUs, so none of them takes
+ * a time slice from a loop. It does not by itself remove the GC stalls: a collection that waits for
+ * helper threads waits just as long for helpers queued on another CPU, which is what `node
+ * --single-threaded-gc` (contracts/appliance-runtime.ts) is for. Linux only (thread names from /proc,
+ * affinity through util-linux's taskset, which Amazon Linux 2023 ships).
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildAppliance } from "../../appliance/build.ts";
+import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
 import { ApplianceProcess } from "../support/appliance-process.ts";
 
 describe("appliance bundle", () => {
@@ -16,9 +17,17 @@ describe("appliance bundle", () => {
     const isolated = mkdtempSync(path.join(tmpdir(), "si-opt-"));
     copyFileSync(bundle, path.join(isolated, "stream-intel-appliance.mjs"));
     copyFileSync(path.join(outdir, "policy.default.json"), path.join(isolated, "policy.json"));
-    expect(readFileSync(path.join(outdir, "stream-intel-appliance.service"), "utf8")).toMatch(
-      /ExecStart=.*stream-intel-appliance\.mjs/,
-    );
+    // Both ways of starting it pass node the flags the data plane needs.
+    const execStart = /^ExecStart=(.*)$/m.exec(
+      readFileSync(path.join(outdir, "stream-intel-appliance.service"), "utf8"),
+    )?.[1];
+    expect(execStart).toMatch(/^\/usr\/bin\/node .*\/opt\/stream-intel\/stream-intel-appliance\.mjs$/);
+    const shebang = readFileSync(bundle, "utf8").split("\n", 1)[0];
+    expect(shebang).toMatch(/^#!\/usr\/bin\/env -S node /);
+    for (const flag of APPLIANCE_NODE_FLAGS) {
+      expect(execStart?.split(" ")).toContain(flag);
+      expect(shebang.split(" ")).toContain(flag);
+    }
     appliance = new ApplianceProcess({
       address: "127.0.20.9",
       policyFile: path.join(isolated, "policy.json"),

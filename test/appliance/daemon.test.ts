@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { decodeGeneve } from "../../appliance/wire/geneve.ts";
 import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
+import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
 import { APPLIANCE_BIN, ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
 import {
   CleanStream,
@@ -278,6 +279,19 @@ describe("stream-intel-appliance process", () => {
     await proc.waitHealthy();
   });
 
+  it("says at start when node runs without the appliance's flags, and still serves", async () => {
+    writePolicy(defaultPolicy);
+    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, nodeArgs: [] });
+    const proc = appliance;
+    await proc.waitHealthy();
+    const warning = proc.output
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.event === "node_flags");
+    expect(warning?.missing).toEqual([...APPLIANCE_NODE_FLAGS]);
+    expect(warning?.msg).toContain("--single-threaded-gc");
+  });
+
   it("drains on SIGTERM: 503 at once, keeps forwarding for the drain period, then exits 0", async () => {
     const proc = await start({ drainSeconds: 2 });
     const stream = new CleanStream();
@@ -310,6 +324,8 @@ describe("stream-intel-appliance process", () => {
       )?.[1],
     }));
     const loop = threads.find((t) => t.name === "dataplane-0")!;
+    // Started as every launcher starts it: no complaint about node's flags.
+    expect(proc.output.some((l) => l.includes('"event":"node_flags"'))).toBe(false);
     if (availableParallelism() < 2) {
       expect(proc.output.some((l) => l.includes("receive loops not pinned"))).toBe(true);
       return;

@@ -7,6 +7,7 @@ import dgram from "node:dgram";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { parsePrometheus, type Sample, sum } from "../../appliance/lab/appliances/fleet.ts";
+import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
 
 export const APPLIANCE_BIN = fileURLToPath(
   new URL("../../appliance/bin/stream-intel-appliance.ts", import.meta.url),
@@ -21,6 +22,8 @@ export interface ApplianceOptions {
   extraArgs?: string[];
   /** The executable to run (default: the TypeScript entry point; the tests also run the bundle). */
   entry?: string;
+  /** Options for node itself, before the entry point (default: the appliance's, APPLIANCE_NODE_FLAGS). */
+  nodeArgs?: readonly string[];
 }
 
 // Whatever happens to the test or benchmark process, no appliance outlives it.
@@ -43,6 +46,7 @@ export class ApplianceProcess {
     this.proc = spawn(
       process.execPath,
       [
+        ...(options.nodeArgs ?? APPLIANCE_NODE_FLAGS),
         options.entry ?? APPLIANCE_BIN,
         "--geneve",
         `${options.address}:6081`,

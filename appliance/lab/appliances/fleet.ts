@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { APPLIANCE_NODE_FLAGS } from "../../../contracts/appliance-runtime.ts";
 import { applianceAddress, GENEVE_PORT, HEALTH_PORT } from "../addressing.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/stream-intel-appliance.ts", import.meta.url));
@@ -82,6 +83,7 @@ export class Fleet {
     const child = spawn(
       process.execPath,
       [
+        ...APPLIANCE_NODE_FLAGS,
         BIN,
         "--geneve",
         `${appliance.address}:${GENEVE_PORT}`,
