@@ -35,6 +35,10 @@ const RATES = flags.rates
     ? [10_000, 50_000, 0]
     : [10_000, 20_000, 40_000, 50_000, 60_000, 80_000, 100_000, 0];
 const FLOWS = 16;
+const STREAM_COUNTS = [10, 25, 50, 60, 70, 80, 90, 100];
+const STREAM_REPEATS = 3;
+/** Packets/s of `streams` 10 Mbit/s MPEG-TS streams, 7 TS packets per RTP packet. */
+const streamsPps = (streams: number) => Math.round((streams * 10_000_000) / (188 * 7 * 8));
 const LOSSLESS = 0.001;
 
 // The system under test gets one core to itself and the load generator the other, so that neither
@@ -239,6 +243,8 @@ async function withAppliance<T>(
   workers: number,
   run: () => Promise<T>,
   affinity = false,
+  /** node's own options; default: what every launcher passes (contracts/appliance-runtime.ts). */
+  nodeArgs?: string[],
 ): Promise<[T, ApplianceProcess]> {
   const extraArgs = affinity ? ["--cpu-affinity", "auto"] : [];
   const appliance = new ApplianceProcess({
@@ -247,6 +253,7 @@ async function withAppliance<T>(
     healthPort: 8081,
     workers,
     extraArgs,
+    nodeArgs,
   });
   try {
     await appliance.waitHealthy();
@@ -295,32 +302,70 @@ function scaling(): {
   return out;
 }
 
-/** Largest count of 10 Mbit/s streams one worker carries with no loss and p99 added latency < 1 ms. */
-async function streamsPerWorker(policyFile: string, echoP99At: (pps: number) => Promise<number>) {
-  const perStream = 10_000_000 / (188 * 7 * 8); // packets/s of a 10 Mbit/s TS stream, 7 TS per RTP
-  const counts = quick ? [25, 50] : [10, 25, 50, 60, 70, 80, 90, 100];
-  const results: { streams: number; pps: number; loss: number; p99: number; echoP99: number; ok: boolean }[] =
-    [];
-  // As the instances run: one receive loop with a CPU of its own (--cpu-affinity auto).
-  const [steps] = await withAppliance(
-    policyFile,
-    1,
-    async () => {
-      const out: Step[] = [];
-      for (const streams of counts) out.push(await step(DAEMON, Math.round(streams * perStream), streams));
-      return out;
-    },
-    true,
+interface StreamsResult {
+  streams: number;
+  pps: number;
+  /** Worst loss of the appliance's repetitions. */
+  loss: number;
+  /** Medians over the repetitions, µs. */
+  p99: number;
+  echoP99: number;
+  addedP99: number;
+  ok: boolean;
+}
+
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+
+/**
+ * Largest count of 10 Mbit/s streams one worker carries with no loss and p99 added latency < 1 ms.
+ * On a shared two-core host the p99 of a single 4-second step wanders by a millisecond or more from run
+ * to run for the echo as much as for the appliance, so each count is measured as pairs (echo step,
+ * appliance step, back to back, both processes up throughout) repeated STREAM_REPEATS times, and the
+ * medians are compared. The answer is the largest count for which that count and every smaller one
+ * pass (a lucky step above a failed one does not count).
+ */
+async function streamsPerWorker(policyFile: string): Promise<{ largest: number; results: StreamsResult[] }> {
+  const results: StreamsResult[] = [];
+  await withEcho(() =>
+    // As the instances run: one receive loop with a CPU of its own (--cpu-affinity auto).
+    withAppliance(
+      policyFile,
+      1,
+      async () => {
+        // An instance serves for days: the first seconds after start (code still being optimised)
+        // are not its steady state, so a warm-up pair runs first and is not counted.
+        await step(ECHO, streamsPps(STREAM_COUNTS[0]), STREAM_COUNTS[0]);
+        await step(DAEMON, streamsPps(STREAM_COUNTS[0]), STREAM_COUNTS[0]);
+        let passing = true;
+        for (const streams of STREAM_COUNTS) {
+          const echo: Step[] = [];
+          const appliance: Step[] = [];
+          for (let i = 0; i < STREAM_REPEATS; i++) {
+            echo.push(await step(ECHO, streamsPps(streams), streams));
+            appliance.push(await step(DAEMON, streamsPps(streams), streams));
+          }
+          const p99 = median(appliance.map((s) => s.latencyMicros.p99));
+          const echoP99 = median(echo.map((s) => s.latencyMicros.p99));
+          const loss = Math.max(...appliance.map((s) => s.loss));
+          const ok = loss === 0 && p99 - echoP99 < 1000;
+          passing &&= ok;
+          results.push({
+            streams,
+            pps: streamsPps(streams),
+            loss,
+            p99,
+            echoP99,
+            addedP99: p99 - echoP99,
+            ok: passing,
+          });
+          log(
+            `streams: ${streams} × 10 Mbit/s = ${streamsPps(streams)} pps → loss ${(loss * 100).toFixed(2)}%, p99 ${appliance.map((s) => s.latencyMicros.p99).join("/")} µs vs echo ${echo.map((s) => s.latencyMicros.p99).join("/")} µs: median added ${p99 - echoP99} µs ${ok ? "ok" : "over"}`,
+          );
+        }
+      },
+      true,
+    ),
   );
-  for (const [i, streams] of counts.entries()) {
-    const s = steps[i];
-    const echoP99 = await echoP99At(s.offered);
-    const ok = s.loss === 0 && s.latencyMicros.p99 - echoP99 < 1000;
-    results.push({ streams, pps: s.offered, loss: s.loss, p99: s.latencyMicros.p99, echoP99, ok });
-    log(
-      `streams: ${streams} × 10 Mbit/s = ${s.offered} pps → loss ${(s.loss * 100).toFixed(2)}%, p99 ${s.latencyMicros.p99} µs (echo ${echoP99} µs) ${ok ? "ok" : "over"}`,
-    );
-  }
   const largest = results.filter((r) => r.ok).reduce((m, r) => Math.max(m, r.streams), 0);
   return { largest, results };
 }
@@ -360,37 +405,27 @@ async function main(): Promise<void> {
   }
 
   // 2b. The daemon placing its own threads (--cpu-affinity auto: the receive loop on the last core,
-  //     every other thread with the generator), as the instances run it.
-  let affinity: Step[] = [];
-  {
-    const appliance = new ApplianceProcess({
-      address: DAEMON,
-      policyFile,
-      healthPort: 8081,
-      extraArgs: ["--cpu-affinity", "auto"],
-    });
-    try {
-      await appliance.waitHealthy();
-      log("stream-intel-appliance --workers 1 --cpu-affinity auto");
-      affinity = await sweep("appl. affinity", DAEMON, [50_000, ...(quick ? [] : [80_000])]);
-    } finally {
-      await appliance.stop();
-    }
-  }
+  //     every other thread with the generator), as the instances run it; then the same with node's
+  //     default parallel GC instead of APPLIANCE_NODE_FLAGS, to show what the flag is for.
+  const affinityRates = [50_000, ...(quick ? [] : [80_000])];
+  log("stream-intel-appliance --workers 1 --cpu-affinity auto");
+  const [affinity] = await withAppliance(
+    policyFile,
+    1,
+    () => sweep("appl. affinity", DAEMON, affinityRates),
+    true,
+  );
+  log("stream-intel-appliance --workers 1 --cpu-affinity auto, node's default parallel GC");
+  const [parallelGc] = await withAppliance(
+    policyFile,
+    1,
+    () => sweep("appl. par. GC", DAEMON, affinityRates),
+    true,
+    [],
+  );
 
   // 3. Streams per worker.
-  let streams: Awaited<ReturnType<typeof streamsPerWorker>> | null = null;
-  if (!quick) {
-    const echoCache = new Map<number, number>();
-    const echoSteps = await withEcho(async () => {
-      const out: Step[] = [];
-      for (const count of [10, 25, 50, 60, 70, 80, 90, 100])
-        out.push(await step(ECHO, Math.round((count * 10_000_000) / (188 * 7 * 8)), count));
-      return out;
-    });
-    for (const s of echoSteps) echoCache.set(s.offered, s.latencyMicros.p99);
-    streams = await streamsPerWorker(policyFile, async (pps) => echoCache.get(pps) ?? 0);
-  }
+  const streams = quick ? null : await streamsPerWorker(policyFile);
 
   // 4. Memory with live flows, and per-packet cost as the flow table grows.
   const memory = flags["skip-memory"] ? [] : await flowMemory(policyFile);
@@ -458,8 +493,16 @@ async function main(): Promise<void> {
       `--workers 2, 64 flows: offered ${s.offered || "max"} → ${s.deliveredPerSecond.toFixed(0)} pps, loss ${(s.loss * 100).toFixed(2)}%, p99 ${s.latencyMicros.p99} µs.`,
     );
   }
+  for (const [i, s] of affinity.entries()) {
+    const p = parallelGc[i];
+    console.log(
+      `--cpu-affinity auto at ${s.offered / 1000}k pps: p99 ${s.latencyMicros.p99} µs with --single-threaded-gc, ${p.latencyMicros.p99} µs with node's default parallel GC (loss ${(s.loss * 100).toFixed(2)}% / ${(p.loss * 100).toFixed(2)}%).`,
+    );
+  }
   if (streams)
-    console.log(`Streams per worker (10 Mbit/s each, zero loss, p99 added < 1 ms): ${streams.largest}.`);
+    console.log(
+      `Streams per worker (10 Mbit/s each, zero loss, median p99 added < 1 ms): ${streams.largest}. Added p99 by count: ${streams.results.map((r) => `${r.streams}: ${r.addedP99} µs${r.loss ? ` (loss ${(r.loss * 100).toFixed(2)}%)` : ""}`).join(", ")}.`,
+    );
   for (const m of memory) {
     console.log(
       `Memory: ${m.flows} active flows → RSS ${m.rssMiB.toFixed(1)} MiB (${m.marginalBytesPerFlow.toFixed(0)} bytes per added flow).`,
@@ -496,6 +539,7 @@ async function main(): Promise<void> {
     addedLatencyMicrosAt50k: { p50: added("p50"), p99: added("p99"), p999: added("p999") },
     workers2,
     affinity,
+    parallelGc,
     streams,
     memory,
     flowScaling,
