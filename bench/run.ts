@@ -238,14 +238,19 @@ function best(steps: Step[]) {
 const datagramBytes = (tsPerPacket: number) => 40 + 28 + 12 + 188 * tsPerPacket;
 const gbps = (pps: number, tsPerPacket: number) => (pps * datagramBytes(tsPerPacket) * 8) / 1e9;
 
+interface RunOptions {
+  workers?: number;
+  /** --cpu-affinity auto: the daemon places its own threads, as the instances run it. */
+  affinity?: boolean;
+  /** node's own options; default: what every launcher passes (contracts/appliance-runtime.ts). */
+  nodeArgs?: string[];
+}
+
 async function withAppliance<T>(
   policyFile: string,
-  workers: number,
   run: () => Promise<T>,
-  affinity = false,
-  /** node's own options; default: what every launcher passes (contracts/appliance-runtime.ts). */
-  nodeArgs?: string[],
-): Promise<[T, ApplianceProcess]> {
+  { workers = 1, affinity = false, nodeArgs }: RunOptions = {},
+): Promise<T> {
   const extraArgs = affinity ? ["--cpu-affinity", "auto"] : [];
   const appliance = new ApplianceProcess({
     address: DAEMON,
@@ -260,8 +265,7 @@ async function withAppliance<T>(
     // One worker gets the system-under-test core; several are left to the scheduler (two cores here);
     // with --cpu-affinity auto the daemon places its own threads.
     if (workers === 1 && !affinity) pin(appliance.proc.pid, SUT_CPU);
-    const result = await run();
-    return [result, appliance];
+    return await run();
   } finally {
     await appliance.stop();
   }
@@ -311,6 +315,7 @@ interface StreamsResult {
   p99: number;
   echoP99: number;
   addedP99: number;
+  /** This count and every smaller one passed. */
   ok: boolean;
 }
 
@@ -330,7 +335,6 @@ async function streamsPerWorker(policyFile: string): Promise<{ largest: number; 
     // As the instances run: one receive loop with a CPU of its own (--cpu-affinity auto).
     withAppliance(
       policyFile,
-      1,
       async () => {
         // An instance serves for days: the first seconds after start (code still being optimised)
         // are not its steady state, so a warm-up pair runs first and is not counted.
@@ -363,7 +367,7 @@ async function streamsPerWorker(policyFile: string): Promise<{ largest: number; 
           );
         }
       },
-      true,
+      { affinity: true },
     ),
   );
   const largest = results.filter((r) => r.ok).reduce((m, r) => Math.max(m, r.streams), 0);
@@ -386,10 +390,7 @@ async function main(): Promise<void> {
     log(`plain Node UDP echo, ${label} datagrams (the ceiling for this runtime)`);
     const echo = await withEcho(() => sweep(`echo ${label}`, ECHO, rates, ts));
     log(`stream-intel-appliance --workers 1, ${label} datagrams, full RTP/MPEG-TS inspection`);
-    const [appliance, proc] = await withAppliance(policyFile, 1, async () =>
-      sweep(`appl. ${label}`, DAEMON, rates, ts),
-    );
-    void proc;
+    const appliance = await withAppliance(policyFile, () => sweep(`appl. ${label}`, DAEMON, rates, ts));
     bySize[String(datagramBytes(ts))] = { echo, appliance };
   }
   const main1400 = bySize[String(datagramBytes(7))];
@@ -399,9 +400,9 @@ async function main(): Promise<void> {
   let workers2: Step[] = [];
   if (!quick) {
     log("stream-intel-appliance --workers 2 (unpinned)");
-    [workers2] = await withAppliance(policyFile, 2, () =>
-      sweep("appl. w2", DAEMON, [50_000, 80_000, 0], 7, 64),
-    );
+    workers2 = await withAppliance(policyFile, () => sweep("appl. w2", DAEMON, [50_000, 80_000, 0], 7, 64), {
+      workers: 2,
+    });
   }
 
   // 2b. The daemon placing its own threads (--cpu-affinity auto: the receive loop on the last core,
@@ -409,20 +410,14 @@ async function main(): Promise<void> {
   //     default parallel GC instead of APPLIANCE_NODE_FLAGS, to show what the flag is for.
   const affinityRates = [50_000, ...(quick ? [] : [80_000])];
   log("stream-intel-appliance --workers 1 --cpu-affinity auto");
-  const [affinity] = await withAppliance(
-    policyFile,
-    1,
-    () => sweep("appl. affinity", DAEMON, affinityRates),
-    true,
-  );
+  const affinity = await withAppliance(policyFile, () => sweep("appl. affinity", DAEMON, affinityRates), {
+    affinity: true,
+  });
   log("stream-intel-appliance --workers 1 --cpu-affinity auto, node's default parallel GC");
-  const [parallelGc] = await withAppliance(
-    policyFile,
-    1,
-    () => sweep("appl. par. GC", DAEMON, affinityRates),
-    true,
-    [],
-  );
+  const parallelGc = await withAppliance(policyFile, () => sweep("appl. par. GC", DAEMON, affinityRates), {
+    affinity: true,
+    nodeArgs: [],
+  });
 
   // 3. Streams per worker.
   const streams = quick ? null : await streamsPerWorker(policyFile);
