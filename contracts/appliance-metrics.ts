@@ -104,3 +104,10 @@ export const EmfMetric = {
 } as const;
 
 export const EmfDimension = { stage: "Stage", instanceId: "InstanceId" } as const;
+
+/**
+ * The stall alarm: ForwardingStalled at its maximum in this many consecutive periods. The stack's alarm
+ * watches the Stage series; the healer reads the same window of each instance's own series to find
+ * which appliance it was.
+ */
+export const STALL_ALARM = { periodSeconds: 60, evaluationPeriods: 2 } as const;

@@ -1,8 +1,9 @@
 /**
  * Appliance healer. Triggers: "CloudWatch Alarm State Change" for the target group's UnHealthyHostCount
  * alarm and for the appliances' stall alarm (ForwardingStalled), and a scheduled sweep. Finds
- * unhealthy appliances (DescribeTargetHealth; for the stall alarm, the InstanceId the alarm names) and
- * asks the Auto Scaling group to replace one (SetInstanceHealth Unhealthy), with guardrails: one
+ * unhealthy appliances (DescribeTargetHealth; for the stall alarm, the InstanceId the alarm names or,
+ * for the Stage-wide alarm the stack deploys, the instances whose own ForwardingStalled series
+ * breached over the alarm's window, from GetMetricData) and asks the Auto Scaling group to replace one (SetInstanceHealth Unhealthy), with guardrails: one
  * replacement in flight at most, never fewer in-service appliances than the minimum (scale out first,
  * within the group's max), instances in their grace period or already leaving are left alone, an
  * alarm back to OK changes nothing. Every decision is logged and counted.
@@ -14,13 +15,14 @@ import {
   SetDesiredCapacityCommand,
   SetInstanceHealthCommand,
 } from "@aws-sdk/client-auto-scaling";
+import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import {
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { z } from "zod";
-import { EmfMetric } from "../contracts/appliance-metrics.ts";
+import { EMF_NAMESPACE, EmfDimension, EmfMetric, STALL_ALARM } from "../contracts/appliance-metrics.ts";
 import { HealerMetric, ServiceName } from "../contracts/automation-metrics.ts";
 import { HealerEnv } from "../contracts/function-env.ts";
 import { arn, readEnv } from "./lib/env.ts";
@@ -41,7 +43,59 @@ export const clients = {
   elb: new ElasticLoadBalancingV2Client({}),
   autoScaling: new AutoScalingClient({}),
   ec2: new EC2Client({}),
+  cloudWatch: new CloudWatchClient({}),
 };
+
+/** What a stall alarm says: the instance it names, or the series it watched (to look per instance). */
+interface StallAlarm {
+  instanceId?: string;
+  namespace: string;
+  dimensions: Record<string, string>;
+  periodSeconds: number;
+}
+
+/**
+ * In-service instances whose own ForwardingStalled series was at 1 in each of the stall alarm's
+ * evaluation periods (the newest first, most recent datapoints), so the healer acts on the appliance
+ * that tripped a Stage-wide alarm and not on a neighbour. An instance with fewer datapoints (no EMF
+ * lines yet, or a gap) is not counted as stalled.
+ */
+async function stalledInstances(alarm: StallAlarm, instanceIds: string[], now: Date): Promise<string[]> {
+  if (instanceIds.length === 0) return [];
+  const windowSeconds = alarm.periodSeconds * (STALL_ALARM.evaluationPeriods + 1);
+  const result = await clients.cloudWatch.send(
+    new GetMetricDataCommand({
+      StartTime: new Date(now.getTime() - windowSeconds * 1000),
+      EndTime: now,
+      ScanBy: "TimestampDescending",
+      MetricDataQueries: instanceIds.map((instanceId, i) => ({
+        Id: `i${i}`,
+        Label: instanceId,
+        ReturnData: true,
+        MetricStat: {
+          Metric: {
+            Namespace: alarm.namespace,
+            MetricName: EmfMetric.forwardingStalled,
+            Dimensions: Object.entries({ ...alarm.dimensions, [EmfDimension.instanceId]: instanceId }).map(
+              ([Name, Value]) => ({ Name, Value }),
+            ),
+          },
+          Period: alarm.periodSeconds,
+          Stat: "Maximum",
+        },
+      })),
+    }),
+  );
+  const stalled: string[] = [];
+  for (const series of result.MetricDataResults ?? []) {
+    const index = Number(series.Id?.slice(1));
+    const recent = (series.Values ?? []).slice(0, STALL_ALARM.evaluationPeriods);
+    if (recent.length === STALL_ALARM.evaluationPeriods && recent.every((v) => v >= 1))
+      stalled.push(instanceIds[index]);
+  }
+  logger.info("stall alarm: per-instance series read", { instances: instanceIds, stalled });
+  return stalled;
+}
 
 export type Decision =
   | { action: "none"; reason: string }
@@ -115,7 +169,7 @@ function decide(
 
 async function sweep(
   reason: string,
-  stalledInstance: string | undefined,
+  stall: StallAlarm | undefined,
   settings: z.output<typeof Settings>,
 ): Promise<Decision> {
   const targets = await clients.elb.send(
@@ -133,9 +187,19 @@ async function sweep(
   );
   const group = groups.AutoScalingGroups?.[0];
   if (!group) throw new Error(`Auto Scaling group ${settings[HealerEnv.autoScalingGroupName]} not found`);
-  const candidates = stalledInstance
-    ? [stalledInstance, ...unhealthy.filter((id) => id !== stalledInstance)]
-    : unhealthy;
+  const now = new Date();
+  const stalled = !stall
+    ? []
+    : stall.instanceId
+      ? [stall.instanceId]
+      : await stalledInstances(
+          stall,
+          (group.Instances ?? [])
+            .filter((i) => i.LifecycleState === "InService" && i.InstanceId)
+            .map((i) => i.InstanceId!),
+          now,
+        );
+  const candidates = [...stalled, ...unhealthy.filter((id) => !stalled.includes(id))];
   let launchTimes = new Map<string, Date>();
   if (candidates.length > 0) {
     const described = await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: candidates }));
@@ -157,7 +221,7 @@ async function sweep(
     },
     launchTimes,
     settings[HealerEnv.minHealthy],
-    new Date(),
+    now,
   );
   if (decision.action === "replace") {
     await clients.autoScaling.send(
@@ -197,7 +261,16 @@ export const handler = instrument(tools, async (raw: unknown): Promise<Decision>
     logger.info("decision: none", { decision });
     return decision;
   }
-  const metric = alarm.configuration?.metrics?.[0]?.metricStat?.metric;
-  const stalled = metric?.name === EmfMetric.forwardingStalled ? metric.dimensions?.InstanceId : undefined;
-  return sweep(`alarm ${alarm.alarmName}`, stalled, settings);
+  const stat = alarm.configuration?.metrics?.[0]?.metricStat;
+  const metric = stat?.metric;
+  const stall: StallAlarm | undefined =
+    metric?.name === EmfMetric.forwardingStalled
+      ? {
+          instanceId: metric.dimensions?.[EmfDimension.instanceId],
+          namespace: metric.namespace ?? EMF_NAMESPACE,
+          dimensions: metric.dimensions ?? {},
+          periodSeconds: stat?.period ?? STALL_ALARM.periodSeconds,
+        }
+      : undefined;
+  return sweep(`alarm ${alarm.alarmName}`, stall, settings);
 });

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
+import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
@@ -53,6 +54,7 @@ world["GetParameterCommand:/stream-intel/dev/policy"] = {
 };
 const clients = [
   AutoScalingClient,
+  CloudWatchClient,
   EC2Client,
   ElasticLoadBalancingV2Client,
   EventBridgeClient,

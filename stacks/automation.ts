@@ -7,7 +7,7 @@
 
 import { cloudwatch, lambda } from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { EMF_NAMESPACE, EmfDimension, EmfMetric } from "../contracts/appliance-metrics.ts";
+import { EMF_NAMESPACE, EmfDimension, EmfMetric, STALL_ALARM } from "../contracts/appliance-metrics.ts";
 import { DetailType, EVENT_SOURCE } from "../contracts/events.ts";
 import { FunctionHandler, HealerEnv, RotatorEnv, StreamManagerEnv } from "../contracts/function-env.ts";
 import { named, type StageConfig } from "./config.ts";
@@ -41,13 +41,15 @@ export interface AutomationRefs {
 }
 
 /**
- * Describe* calls of ELBv2, Auto Scaling and EC2 cannot be scoped to a resource in IAM: they are the
- * only statements with a "*" resource, and no statement anywhere has a wildcard action.
+ * Describe* calls of ELBv2, Auto Scaling and EC2 and CloudWatch's GetMetricData cannot be scoped to a
+ * resource in IAM: they are the only statements with a "*" resource, and no statement anywhere has a
+ * wildcard action.
  */
 export const UNSCOPABLE_READS = [
   "elasticloadbalancing:DescribeTargetHealth",
   "autoscaling:DescribeAutoScalingGroups",
   "ec2:DescribeInstances",
+  "cloudwatch:GetMetricData",
 ] as const;
 
 export function functionSpecs(config: StageConfig, refs: AutomationRefs): FunctionSpec[] {
@@ -160,8 +162,8 @@ export function createTriggers(
     metricName: EmfMetric.forwardingStalled,
     dimensions: { [EmfDimension.stage]: config.stage },
     statistic: "Maximum",
-    period: 60,
-    evaluationPeriods: 2,
+    period: STALL_ALARM.periodSeconds,
+    evaluationPeriods: STALL_ALARM.evaluationPeriods,
     threshold: 1,
     comparisonOperator: "GreaterThanOrEqualToThreshold",
     treatMissingData: "notBreaching",

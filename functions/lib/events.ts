@@ -39,10 +39,12 @@ export const AlarmDetail = z.object({
               .object({
                 metric: z
                   .object({
+                    namespace: z.string().optional(),
                     name: z.string().optional(),
                     dimensions: z.record(z.string(), z.string()).optional(),
                   })
                   .partial(),
+                period: z.number().int().positive().optional(),
               })
               .partial()
               .optional(),

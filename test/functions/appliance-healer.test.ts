@@ -5,6 +5,7 @@ import {
   SetDesiredCapacityCommand,
   SetInstanceHealthCommand,
 } from "@aws-sdk/client-auto-scaling";
+import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import {
   DescribeTargetHealthCommand,
@@ -18,6 +19,7 @@ import { capture, sampleEvent } from "./support.ts";
 const elb = mockClient(ElasticLoadBalancingV2Client);
 const autoScaling = mockClient(AutoScalingClient);
 const ec2 = mockClient(EC2Client);
+const cloudWatch = mockClient(CloudWatchClient);
 const TG =
   "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067";
 const LONG_AGO = new Date(Date.now() - 3600_000);
@@ -80,6 +82,7 @@ describe("appliance healer", () => {
     elb.reset();
     autoScaling.reset();
     ec2.reset();
+    cloudWatch.reset();
     process.env.TARGET_GROUP_ARN = TG;
     process.env.ASG_NAME = "stream-intel-dev-appliances";
     process.env.MIN_HEALTHY_APPLIANCES = "2";
@@ -120,6 +123,64 @@ describe("appliance healer", () => {
     });
     const { result } = await capture(() => handler(sampleEvent("alarm-forwarding-stalled")));
     expect(result).toMatchObject({ action: "replace", instanceId: "i-0abc1234def567890" });
+  });
+
+  it("finds which appliance tripped the Stage-wide stall alarm from each instance's own series", async () => {
+    world({
+      targets: [
+        ["i-1", "healthy"],
+        ["i-2", "healthy"],
+        ["i-3", "healthy"],
+      ],
+      instances: [instance("i-1"), instance("i-2"), instance("i-3")],
+    });
+    // Newest first: i-2 stalled in both of the alarm's periods; i-1 only in the latest; i-3 has a gap.
+    cloudWatch.on(GetMetricDataCommand).callsFake((input) => ({
+      MetricDataResults: input.MetricDataQueries.map((q: { Id: string; Label: string }) => ({
+        Id: q.Id,
+        Label: q.Label,
+        StatusCode: "Complete",
+        Values: { "i-1": [1, 0, 0], "i-2": [1, 1, 0], "i-3": [1] }[q.Label],
+      })),
+    }));
+    const { result } = await capture(() => handler(sampleEvent("alarm-forwarding-stalled-stage")));
+    expect(result).toMatchObject({ action: "replace", instanceId: "i-2" });
+    expect(autoScaling.commandCalls(SetInstanceHealthCommand)).toHaveLength(1);
+    const [query] = cloudWatch.commandCalls(GetMetricDataCommand).map((c) => c.args[0].input);
+    expect(query.ScanBy).toBe("TimestampDescending");
+    expect(query.MetricDataQueries?.map((q) => q.MetricStat)).toEqual(
+      ["i-1", "i-2", "i-3"].map((id) => ({
+        Metric: {
+          Namespace: "StreamIntel/Appliance",
+          MetricName: "ForwardingStalled",
+          Dimensions: [
+            { Name: "Stage", Value: "dev" },
+            { Name: "InstanceId", Value: id },
+          ],
+        },
+        Period: 60,
+        Stat: "Maximum",
+      })),
+    );
+  });
+
+  it("replaces nothing when no instance's series confirms the Stage-wide stall alarm", async () => {
+    world({
+      targets: [
+        ["i-1", "healthy"],
+        ["i-2", "healthy"],
+      ],
+      instances: [instance("i-1"), instance("i-2")],
+    });
+    cloudWatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: "i0", Label: "i-1", Values: [1, 0] },
+        { Id: "i1", Label: "i-2", Values: [] },
+      ],
+    });
+    const { result } = await capture(() => handler(sampleEvent("alarm-forwarding-stalled-stage")));
+    expect(result).toMatchObject({ action: "none" });
+    expect(autoScaling.commandCalls(SetInstanceHealthCommand)).toHaveLength(0);
   });
 
   it("keeps at most one replacement in flight: a replayed alarm changes nothing", async () => {

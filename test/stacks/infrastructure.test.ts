@@ -244,6 +244,7 @@ describe("least privilege", () => {
     "elasticloadbalancing:DescribeTargetHealth",
     "autoscaling:DescribeAutoScalingGroups",
     "ec2:DescribeInstances",
+    "cloudwatch:GetMetricData",
     // ENI management by MediaConnect/MediaLive for their VPC interfaces, and MediaLive's destination check
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
@@ -306,6 +307,7 @@ describe("least privilege", () => {
         "autoscaling:SetInstanceHealth",
         "autoscaling:SetDesiredCapacity",
         "elasticloadbalancing:DescribeTargetHealth",
+        "cloudwatch:GetMetricData",
       ]),
     );
     const rotator = specs.find((s) => s.name === "whitelistRotator")!;
