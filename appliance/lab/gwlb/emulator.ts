@@ -277,16 +277,8 @@ export class GwlbEmulator {
         this.targets[next].flows++;
       }
     }
-    const inner = buildIpv4Udp({
-      src: flow.src,
-      dst: flow.dst,
-      srcPort: flow.srcPort,
-      dstPort: flow.dstPort,
-      payload,
-      ttl,
-    });
-    const datagram = buildGeneve({ protocolType: EtherType.ipv4, options: flow.options, inner });
-    if (!flow.header) flow.header = Buffer.from(datagram.subarray(0, datagram.length - inner.length));
+    const { datagram, innerLength } = encapsulate(flow, payload, ttl);
+    if (!flow.header) flow.header = Buffer.from(datagram.subarray(0, datagram.length - innerLength));
     flow.sent++;
     if (payload.length >= 4) flow.sentAt[(payload[2] << 8) | payload[3]] = performance.now();
     if (flow.target < 0) return; // no healthy target: GWLB would drop it too

@@ -3,7 +3,15 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Lab } from "../lab.ts";
 import { ffprobeAvailable } from "../sources.ts";
-import { beginClean, endClean, type Progress, result, runFor, type Scenario } from "./scenario.ts";
+import {
+  beginClean,
+  endClean,
+  expectNoDrops,
+  type Progress,
+  result,
+  runFor,
+  type Scenario,
+} from "./scenario.ts";
 
 export const clean: Scenario = {
   name: "clean",
@@ -18,8 +26,7 @@ export const clean: Scenario = {
     const { totals, drops } = await endClean(lab, sources, before);
     const failures: string[] = [];
     if (totals.lost !== 0) failures.push(`${totals.lost} clean packets lost`);
-    if (Object.keys(drops).length > 0)
-      failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+    expectNoDrops(drops, failures);
     if (totals.tsErrors !== 0) failures.push(`${totals.tsErrors} TS continuity errors in what arrived`);
     if (totals.duplicates !== 0) failures.push(`${totals.duplicates} duplicated packets`);
     let ffprobe = probe

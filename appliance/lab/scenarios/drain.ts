@@ -1,5 +1,13 @@
 import type { Lab } from "../lab.ts";
-import { beginClean, endClean, type Progress, result, runFor, type Scenario } from "./scenario.ts";
+import {
+  beginClean,
+  endClean,
+  expectNoDrops,
+  type Progress,
+  result,
+  runFor,
+  type Scenario,
+} from "./scenario.ts";
 
 export const drain: Scenario = {
   name: "drain",
@@ -39,8 +47,7 @@ export const drain: Scenario = {
     if (exitCode !== 0) failures.push(`the drained appliance exited with ${exitCode}, not 0`);
     if (onTarget.some((s) => s.flow.target === target.index))
       failures.push("flows were not moved after the deregistration delay");
-    if (Object.keys(drops).length > 0)
-      failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+    expectNoDrops(drops, failures);
     progress(1, `replacing appliance ${target.index + 1}`);
     await lab.replace(lab.fleet.appliances[target.index]);
     return result(drain, started, lab, {

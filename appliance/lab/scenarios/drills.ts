@@ -12,6 +12,7 @@ import {
   beginClean,
   diffDrops,
   endClean,
+  expectNoDrops,
   finishClean,
   type Progress,
   result,
@@ -189,8 +190,7 @@ export const policySourceDown: Scenario = {
     if (!detectedAt) failures.push("the appliances did not count the unreadable source as a reload failure");
     if (unhealthyDuringOutage)
       failures.push("an appliance went unhealthy because its policy source was away");
-    if (Object.keys(drops).length > 0)
-      failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+    expectNoDrops(drops, failures);
     return result(policySourceDown, started, lab, {
       clean: totals,
       drops,

@@ -1,5 +1,13 @@
 import type { Lab } from "../lab.ts";
-import { beginClean, endClean, type Progress, result, runFor, type Scenario } from "./scenario.ts";
+import {
+  beginClean,
+  endClean,
+  expectNoDrops,
+  type Progress,
+  result,
+  runFor,
+  type Scenario,
+} from "./scenario.ts";
 
 export const failover: Scenario = {
   name: "failover",
@@ -58,8 +66,7 @@ export const failover: Scenario = {
       );
     if (lostOnSurvivors > 0)
       failures.push(`${lostOnSurvivors} packets lost on flows of the surviving appliances`);
-    if (Object.keys(drops).length > 0)
-      failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+    expectNoDrops(drops, failures);
     progress(1, `replacing appliance ${victim.index + 1}`);
     await lab.replace(lab.fleet.appliances[victim.index]);
     return result(failover, started, lab, {

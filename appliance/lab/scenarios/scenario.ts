@@ -123,6 +123,12 @@ export async function finishClean(lab: Lab, sources: readonly Source[]) {
   };
 }
 
+/** A scenario that sends only clean traffic fails on any drop the appliances counted. */
+export function expectNoDrops(drops: Record<string, number>, failures: string[]): void {
+  if (Object.keys(drops).length > 0)
+    failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+}
+
 export function result(
   scenario: Pick<Scenario, "name" | "description">,
   startedAt: number,
