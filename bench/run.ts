@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Table from "cli-table3";
 import pc from "picocolors";
+import { percentiles } from "../appliance/lab/sink/sink.ts";
 import { ApplianceProcess } from "../test/support/appliance-process.ts";
 import type { ReceiveReport, SendReport } from "./blaster.ts";
 import { controlPlane } from "./control-plane.ts";
@@ -319,7 +320,7 @@ interface StreamsResult {
   ok: boolean;
 }
 
-const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+const median = (values: number[]) => percentiles(values).p50;
 
 /**
  * Largest count of 10 Mbit/s streams one worker carries with no loss and p99 added latency < 1 ms.

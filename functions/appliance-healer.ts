@@ -3,8 +3,8 @@
  * alarm and for the appliances' stall alarm (ForwardingStalled), and a scheduled sweep. Finds
  * unhealthy appliances (DescribeTargetHealth; for the stall alarm, the InstanceId the alarm names or,
  * for the Stage-wide alarm the stack deploys, the instances whose own ForwardingStalled series
- * breached over the alarm's window, from GetMetricData) and asks the Auto Scaling group to replace one (SetInstanceHealth Unhealthy), with guardrails: one
- * replacement in flight at most, never fewer in-service appliances than the minimum (scale out first,
+ * breached over the alarm's window, from GetMetricData) and asks the Auto Scaling group to replace one
+ * (SetInstanceHealth Unhealthy), with guardrails: one replacement in flight at most, never fewer in-service appliances than the minimum (scale out first,
  * within the group's max), instances in their grace period or already leaving are left alone, an
  * alarm back to OK changes nothing. Every decision is logged and counted.
  */
@@ -55,12 +55,13 @@ interface StallAlarm {
 }
 
 /**
- * In-service instances whose own ForwardingStalled series was at 1 in each of the stall alarm's
- * evaluation periods (the newest first, most recent datapoints), so the healer acts on the appliance
- * that tripped a Stage-wide alarm and not on a neighbour. An instance with fewer datapoints (no EMF
- * lines yet, or a gap) is not counted as stalled.
+ * The instance a stall alarm names or, for a Stage-wide alarm, the in-service instances whose own
+ * ForwardingStalled series was at 1 in each of the alarm's evaluation periods (the most recent
+ * datapoints), so the healer acts on the appliance that tripped it and not on a neighbour. An instance
+ * with fewer datapoints (no EMF lines yet, or a gap) is not counted as stalled.
  */
 async function stalledInstances(alarm: StallAlarm, instanceIds: string[], now: Date): Promise<string[]> {
+  if (alarm.instanceId) return [alarm.instanceId];
   if (instanceIds.length === 0) return [];
   const windowSeconds = alarm.periodSeconds * (STALL_ALARM.evaluationPeriods + 1);
   const result = await clients.cloudWatch.send(
@@ -188,17 +189,10 @@ async function sweep(
   const group = groups.AutoScalingGroups?.[0];
   if (!group) throw new Error(`Auto Scaling group ${settings[HealerEnv.autoScalingGroupName]} not found`);
   const now = new Date();
-  const stalled = !stall
-    ? []
-    : stall.instanceId
-      ? [stall.instanceId]
-      : await stalledInstances(
-          stall,
-          (group.Instances ?? [])
-            .filter((i) => i.LifecycleState === "InService" && i.InstanceId)
-            .map((i) => i.InstanceId!),
-          now,
-        );
+  const inService = (group.Instances ?? [])
+    .filter((i) => i.LifecycleState === "InService" && i.InstanceId)
+    .map((i) => i.InstanceId!);
+  const stalled = stall ? await stalledInstances(stall, inService, now) : [];
   const candidates = [...stalled, ...unhealthy.filter((id) => !stalled.includes(id))];
   let launchTimes = new Map<string, Date>();
   if (candidates.length > 0) {
