@@ -5,9 +5,10 @@
  * while the first is still running fails (and is retried), and a failed run leaves no record, so its
  * retry runs for real.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+
 import { IdempotencyConfig, makeIdempotent } from "@aws-lambda-powertools/idempotency";
 import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { CommonEnv } from "../../contracts/function-env.ts";

@@ -144,7 +144,11 @@ describe("malformed input, any function", () => {
   });
 
   const handlers: [string, Handler, string[]][] = [
-    ["appliance healer", healer, ["alarm-unhealthy-hosts", "alarm-forwarding-stalled-math", "schedule-sweep"]],
+    [
+      "appliance healer",
+      healer,
+      ["alarm-unhealthy-hosts", "alarm-forwarding-stalled-math", "schedule-sweep"],
+    ],
     [
       "stream manager",
       streamManager,

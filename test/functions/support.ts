@@ -107,7 +107,9 @@ export function idempotencyTable() {
       items.delete(input.Key!.id.S!);
       return {};
     });
-    stub.on(GetItemCommand).callsFake((input: GetItemCommandInput) => ({ Item: items.get(input.Key!.id.S!) }));
+    stub
+      .on(GetItemCommand)
+      .callsFake((input: GetItemCommandInput) => ({ Item: items.get(input.Key!.id.S!) }));
   };
   reset();
   return { stub, items, reset };
