@@ -84,11 +84,9 @@ function readyAccount() {
   stubs.quotas
     .on(ListServiceQuotasCommand, { ServiceCode: "mediaconnect" })
     .resolves({ Quotas: [quota("mediaconnect", "Flows", 20)] });
-  stubs.quotas
-    .on(ListServiceQuotasCommand, { ServiceCode: "ec2" })
-    .resolves({
-      Quotas: [quota("ec2", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 32)],
-    });
+  stubs.quotas.on(ListServiceQuotasCommand, { ServiceCode: "ec2" }).resolves({
+    Quotas: [quota("ec2", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 32)],
+  });
 }
 
 describe("preflight", () => {
