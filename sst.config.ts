@@ -38,7 +38,7 @@ export default $config({
         environment: spec.environment,
         permissions: spec.permissions,
         concurrency: { reserved: spec.reservedConcurrency },
-        logging: { retention: "1 month", format: "json" },
+        logging: { retention: "1 month" },
       });
       deployed[spec.name] = { arn: fn.arn, name: fn.name };
     }

@@ -126,6 +126,50 @@ async function quotaCheck(
   );
 }
 
+/** The quotas one stage draws on, how Service Quotas names each, and how many are in use now. */
+function quotaSpecs(clients: PreflightClients) {
+  return [
+    {
+      name: "VPCs",
+      serviceCode: "vpc",
+      quotaName: /^VPCs per Region$/i,
+      needed: STAGE_NEEDS.vpcs,
+      inUse: async () => (await clients.ec2.send(new DescribeVpcsCommand({}))).Vpcs?.length ?? 0,
+    },
+    {
+      name: "Gateway Load Balancers",
+      serviceCode: "elasticloadbalancing",
+      quotaName: /^Gateway Load Balancers per Region$/i,
+      needed: STAGE_NEEDS.gatewayLoadBalancers,
+      inUse: async () =>
+        ((await clients.elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? []).filter(
+          (lb) => lb.Type === "gateway",
+        ).length,
+    },
+    {
+      name: "MediaLive inputs",
+      serviceCode: "medialive",
+      quotaName: /^(push )?inputs$/i,
+      needed: STAGE_NEEDS.mediaLiveInputs,
+      inUse: async () => (await clients.mediaLive.send(new ListInputsCommand({}))).Inputs?.length ?? 0,
+    },
+    {
+      name: "MediaLive channels",
+      serviceCode: "medialive",
+      quotaName: /^channels$/i,
+      needed: STAGE_NEEDS.mediaLiveChannels,
+      inUse: async () => (await clients.mediaLive.send(new ListChannelsCommand({}))).Channels?.length ?? 0,
+    },
+    {
+      name: "MediaConnect flows",
+      serviceCode: "mediaconnect",
+      quotaName: /^flows( per (account|region))?$/i,
+      needed: STAGE_NEEDS.mediaConnectFlows,
+      inUse: async () => (await clients.mediaConnect.send(new ListFlowsCommand({}))).Flows?.length ?? 0,
+    },
+  ];
+}
+
 export async function runPreflight(config: StageConfig, clients: PreflightClients): Promise<Check[]> {
   const checks: Check[] = [];
   checks.push(
@@ -216,54 +260,7 @@ export async function runPreflight(config: StageConfig, clients: PreflightClient
       },
     ),
   );
-  checks.push(
-    await quotaCheck(clients, {
-      name: "VPCs",
-      serviceCode: "vpc",
-      quotaName: /^VPCs per Region$/i,
-      needed: STAGE_NEEDS.vpcs,
-      inUse: async () => (await clients.ec2.send(new DescribeVpcsCommand({}))).Vpcs?.length ?? 0,
-    }),
-  );
-  checks.push(
-    await quotaCheck(clients, {
-      name: "Gateway Load Balancers",
-      serviceCode: "elasticloadbalancing",
-      quotaName: /^Gateway Load Balancers per Region$/i,
-      needed: STAGE_NEEDS.gatewayLoadBalancers,
-      inUse: async () =>
-        ((await clients.elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? []).filter(
-          (lb) => lb.Type === "gateway",
-        ).length,
-    }),
-  );
-  checks.push(
-    await quotaCheck(clients, {
-      name: "MediaLive inputs",
-      serviceCode: "medialive",
-      quotaName: /^(push )?inputs$/i,
-      needed: STAGE_NEEDS.mediaLiveInputs,
-      inUse: async () => (await clients.mediaLive.send(new ListInputsCommand({}))).Inputs?.length ?? 0,
-    }),
-  );
-  checks.push(
-    await quotaCheck(clients, {
-      name: "MediaLive channels",
-      serviceCode: "medialive",
-      quotaName: /^channels$/i,
-      needed: STAGE_NEEDS.mediaLiveChannels,
-      inUse: async () => (await clients.mediaLive.send(new ListChannelsCommand({}))).Channels?.length ?? 0,
-    }),
-  );
-  checks.push(
-    await quotaCheck(clients, {
-      name: "MediaConnect flows",
-      serviceCode: "mediaconnect",
-      quotaName: /^flows( per (account|region))?$/i,
-      needed: STAGE_NEEDS.mediaConnectFlows,
-      inUse: async () => (await clients.mediaConnect.send(new ListFlowsCommand({}))).Flows?.length ?? 0,
-    }),
-  );
+  for (const quota of quotaSpecs(clients)) checks.push(await quotaCheck(clients, quota));
   checks.push(
     await attempt(
       "on-demand vCPUs for the appliances",

@@ -53,6 +53,20 @@ export function createMonitoring(config: StageConfig, refs: MonitoringRefs): Mon
       okActions: [topic.arn],
       ...args,
     });
+  /** A failure that must never go unnoticed: any count at all in five minutes. */
+  const anyInFiveMinutes = (
+    id: string,
+    args: Pick<cloudwatch.MetricAlarmArgs, "alarmDescription" | "namespace" | "metricName" | "dimensions">,
+  ) =>
+    alarm(id, {
+      ...args,
+      statistic: "Sum",
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+    });
   const alarms = [
     alarm("inspection-capacity", {
       alarmDescription: `Fewer than ${config.minAppliances} healthy appliances: streams cannot start, and a further failure is an outage`,
@@ -141,29 +155,17 @@ export function createMonitoring(config: StageConfig, refs: MonitoringRefs): Mon
       treatMissingData: "notBreaching",
     }),
     ...services.flatMap((key) => [
-      alarm(`${ServiceName[key]}-errors`, {
+      anyInFiveMinutes(`${ServiceName[key]}-errors`, {
         alarmDescription: `${ServiceName[key]} failed an invocation (Lambda retries it, then dead-letters it)`,
         namespace: "AWS/Lambda",
         metricName: "Errors",
         dimensions: { FunctionName: refs.functionNames[key] },
-        statistic: "Sum",
-        period: 300,
-        evaluationPeriods: 1,
-        threshold: 0,
-        comparisonOperator: "GreaterThanThreshold",
-        treatMissingData: "notBreaching",
       }),
-      alarm(`${ServiceName[key]}-invalid-events`, {
+      anyInFiveMinutes(`${ServiceName[key]}-invalid-events`, {
         alarmDescription: `${ServiceName[key]} refused a malformed event or setting (nothing was changed)`,
         namespace: AUTOMATION_NAMESPACE,
         metricName: COMMON_METRIC.invalidEvents,
         dimensions: { service: ServiceName[key] },
-        statistic: "Sum",
-        period: 300,
-        evaluationPeriods: 1,
-        threshold: 0,
-        comparisonOperator: "GreaterThanThreshold",
-        treatMissingData: "notBreaching",
       }),
     ]),
   ];

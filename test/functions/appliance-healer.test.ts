@@ -78,6 +78,21 @@ function world(options: {
   }));
 }
 
+/** Three in-service appliances, i-3's GWLB health check in the given state. */
+function threeInService(i3: "healthy" | "unhealthy") {
+  world({
+    targets: [
+      ["i-1", "healthy"],
+      ["i-2", "healthy"],
+      ["i-3", i3],
+    ],
+    instances: [instance("i-1"), instance("i-2"), instance("i-3")],
+  });
+}
+/** Health checks all pass: a stall is all that can be wrong. */
+const threeHealthy = () => threeInService("healthy");
+const threeWithI3Unhealthy = () => threeInService("unhealthy");
+
 describe("appliance healer", () => {
   beforeEach(() => {
     elb.reset();
@@ -91,14 +106,7 @@ describe("appliance healer", () => {
   });
 
   it("replaces the unhealthy appliance named by the target group, once", async () => {
-    world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "unhealthy"],
-      ],
-      instances: [instance("i-1"), instance("i-2"), instance("i-3")],
-    });
+    threeWithI3Unhealthy();
     const { result, metrics } = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts")));
     expect(result).toMatchObject({ action: "replace", instanceId: "i-3" });
     expect(autoScaling.commandCalls(SetInstanceHealthCommand).map((c) => c.args[0].input)).toEqual([
@@ -130,14 +138,7 @@ describe("appliance healer", () => {
   });
 
   it("finds which appliance tripped the Stage-wide stall alarm from each instance's own series", async () => {
-    world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "healthy"],
-      ],
-      instances: [instance("i-1"), instance("i-2"), instance("i-3")],
-    });
+    threeHealthy();
     // Newest first: i-2 stalled in both of the alarm's periods; i-1 only in the latest; i-3 has a gap.
     cloudWatch.on(GetMetricDataCommand).callsFake((input) => ({
       MetricDataResults: input.MetricDataQueries.map((q: { Id: string; Label: string }) => ({
@@ -255,14 +256,7 @@ describe("appliance healer", () => {
   });
 
   it("finds the ForwardingStalled series in a metric-math alarm wherever it is listed", async () => {
-    world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "healthy"],
-      ],
-      instances: [instance("i-1"), instance("i-2"), instance("i-3")],
-    });
+    threeHealthy();
     cloudWatch.on(GetMetricDataCommand).callsFake((input) => ({
       MetricDataResults: input.MetricDataQueries.map((q: { Id: string; Label: string }) => ({
         Id: q.Id,
@@ -280,14 +274,7 @@ describe("appliance healer", () => {
   });
 
   it("acts once on a duplicate delivery of the same alarm event (same id)", async () => {
-    world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "unhealthy"],
-      ],
-      instances: [instance("i-1"), instance("i-2"), instance("i-3")],
-    });
+    threeWithI3Unhealthy();
     const first = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts")));
     // The ASG has not caught up yet: were the work done again, it would replace i-3 a second time.
     const again = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts")));
