@@ -65,7 +65,7 @@ export interface AutomationRefs {
 
 /**
  * Describe* calls of ELBv2, Auto Scaling and EC2 and CloudWatch's GetMetricData cannot be scoped to a
- * resource in IAM (the Service Authorization Reference lists no resource type for them): they are the
+ * resource in IAM (the Service Authorization Reference requires no resource type for them): they are the
  * functions' only statements with a "*" resource, and no statement anywhere has a wildcard action.
  */
 export const UNSCOPABLE_READS = [
