@@ -29,6 +29,7 @@ export default $config({
     >;
     for (const spec of functionSpecs(config, infra.automationRefs)) {
       const fn = new sst.aws.Function(spec.name, {
+        name: spec.functionName,
         handler: spec.handler,
         runtime: "nodejs24.x",
         architecture: "arm64",
@@ -36,6 +37,8 @@ export default $config({
         timeout: "60 seconds",
         environment: spec.environment,
         permissions: spec.permissions,
+        concurrency: { reserved: spec.reservedConcurrency },
+        logging: { retention: "1 month" },
       });
       deployed[spec.name] = { arn: fn.arn, name: fn.name };
     }
@@ -48,6 +51,7 @@ export default $config({
       channel: infra.media.channel.channelId,
       hls: infra.media.hlsEndpoint.url,
       dashboard: infra.monitoring.dashboard.dashboardName,
+      deadLetters: infra.delivery.deadLetters.url,
     };
   },
 });

@@ -41,6 +41,11 @@ export const StreamManagerEnv = {
 /** Common to every function. */
 export const CommonEnv = {
   stage: "STAGE",
+  /**
+   * DynamoDB table (Powertools Idempotency) where each handled event id is recorded, so that a second
+   * delivery of the same event returns the first result instead of acting again.
+   */
+  idempotencyTable: "IDEMPOTENCY_TABLE",
   powertoolsServiceName: "POWERTOOLS_SERVICE_NAME",
   powertoolsMetricsNamespace: "POWERTOOLS_METRICS_NAMESPACE",
 } as const;
@@ -52,9 +57,30 @@ export const FunctionHandler = {
   streamManager: "functions/stream-manager.handler",
 } as const;
 
+/** A file every appliance instance downloads from the stage's asset bucket at boot. */
+export interface InstanceFile {
+  /** Path in the repository (after `npm run build:appliance`). */
+  source: string;
+  /** Where user data installs it on the instance. */
+  installTo: string;
+  mode: "0644" | "0755";
+}
+
+const bundle = "dist/appliance/stream-intel-appliance.mjs";
+const systemdUnit = "appliance/deploy/stream-intel-appliance.service";
+
 /** Where the appliance build (`npm run build:appliance`) leaves the files the instances download. */
 export const ApplianceArtifact = {
-  bundle: "dist/appliance/stream-intel-appliance.mjs",
-  systemdUnit: "appliance/deploy/stream-intel-appliance.service",
+  bundle,
+  systemdUnit,
   defaultPolicy: "appliance/policy.default.json",
+  /**
+   * Everything an instance downloads: the stack uploads each one (keyed by its content digest) and user
+   * data fetches and verifies each one, so a changed file changes the launch template and the ASG's
+   * instance refresh rolls it out. A new file is one more entry here.
+   */
+  instanceFiles: [
+    { source: bundle, installTo: "/opt/stream-intel/stream-intel-appliance.mjs", mode: "0755" },
+    { source: systemdUnit, installTo: "/etc/systemd/system/stream-intel-appliance.service", mode: "0644" },
+  ] as readonly InstanceFile[],
 } as const;

@@ -7,6 +7,10 @@
  * (SetInstanceHealth Unhealthy), with guardrails: one replacement in flight at most, never fewer in-service appliances than the minimum (scale out first,
  * within the group's max), instances in their grace period or already leaving are left alone, an
  * alarm back to OK changes nothing. Every decision is logged and counted.
+ *
+ * It is the one owner of target-health replacement (the group's own health checks are EC2's only), and
+ * runs one invocation at a time (reserved concurrency 1) and once per event id (Powertools
+ * Idempotency), so two deliveries or two alarms never replace two appliances at once.
  */
 import {
   AutoScalingClient,
@@ -21,6 +25,7 @@ import {
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
+import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { EMF_NAMESPACE, EmfDimension, EmfMetric, STALL_ALARM } from "../contracts/appliance-metrics.ts";
 import { HealerMetric, ServiceName } from "../contracts/automation-metrics.ts";
@@ -28,6 +33,7 @@ import { HealerEnv } from "../contracts/function-env.ts";
 import { arn, readEnv } from "./lib/env.ts";
 import { InvalidInputError } from "./lib/errors.ts";
 import { AlarmDetail, Envelope, isSchedule, parse } from "./lib/events.ts";
+import { oncePerEvent } from "./lib/idempotency.ts";
 import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
 
 const tools = createTools(ServiceName.applianceHealer);
@@ -242,29 +248,49 @@ async function sweep(
   return decision;
 }
 
-export const handler = instrument(tools, async (raw: unknown): Promise<Decision> => {
+/** What an event asks of the healer, read and validated before anything is looked up or changed. */
+type Trigger =
+  | { id: string; kind: "sweep"; reason: string }
+  | { id: string; kind: "alarm"; reason: string; stall?: StallAlarm }
+  | { id: string; kind: "ok"; reason: string };
+
+export function readTrigger(raw: unknown): Trigger {
   const event = parse(Envelope, raw, "event");
-  const settings = readEnv(Settings);
-  if (isSchedule(event)) return sweep("scheduled sweep", undefined, settings);
+  if (isSchedule(event)) return { id: event.id, kind: "sweep", reason: "scheduled sweep" };
   if (event["detail-type"] !== "CloudWatch Alarm State Change" || event.source !== "aws.cloudwatch") {
     throw new InvalidInputError(`unexpected event ${event.source} / ${event["detail-type"]}`);
   }
   const alarm = parse(AlarmDetail, event.detail, "alarm detail");
-  if (alarm.state.value !== "ALARM") {
-    const decision: Decision = { action: "none", reason: `alarm ${alarm.alarmName} is ${alarm.state.value}` };
+  if (alarm.state.value !== "ALARM")
+    return { id: event.id, kind: "ok", reason: `alarm ${alarm.alarmName} is ${alarm.state.value}` };
+  // In a metric-math alarm the ForwardingStalled series can be any entry, and not the first.
+  const stat = alarm.configuration?.metrics?.find(
+    (m) => m.metricStat?.metric?.name === EmfMetric.forwardingStalled,
+  )?.metricStat;
+  const metric = stat?.metric;
+  const stall: StallAlarm | undefined = metric
+    ? {
+        instanceId: metric.dimensions?.[EmfDimension.instanceId],
+        namespace: metric.namespace ?? EMF_NAMESPACE,
+        dimensions: metric.dimensions ?? {},
+        periodSeconds: stat?.period ?? STALL_ALARM.periodSeconds,
+      }
+    : undefined;
+  return { id: event.id, kind: "alarm", reason: `alarm ${alarm.alarmName}`, stall };
+}
+
+const actOnce = oncePerEvent(
+  async (job: { id: string; trigger: Trigger; settings: z.output<typeof Settings> }): Promise<Decision> =>
+    sweep(job.trigger.reason, job.trigger.kind === "alarm" ? job.trigger.stall : undefined, job.settings),
+);
+
+export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<Decision> => {
+  const trigger = readTrigger(raw);
+  const settings = readEnv(Settings);
+  if (trigger.kind === "ok") {
+    const decision: Decision = { action: "none", reason: trigger.reason };
     logger.info("decision: none", { decision });
     return decision;
   }
-  const stat = alarm.configuration?.metrics?.[0]?.metricStat;
-  const metric = stat?.metric;
-  const stall: StallAlarm | undefined =
-    metric?.name === EmfMetric.forwardingStalled
-      ? {
-          instanceId: metric.dimensions?.[EmfDimension.instanceId],
-          namespace: metric.namespace ?? EMF_NAMESPACE,
-          dimensions: metric.dimensions ?? {},
-          periodSeconds: stat?.period ?? STALL_ALARM.periodSeconds,
-        }
-      : undefined;
-  return sweep(`alarm ${alarm.alarmName}`, stall, settings);
+  return actOnce({ id: trigger.id, trigger, settings }, context);
 });

@@ -6,9 +6,11 @@
  * not failures. It also stops a running channel whose source has been disconnected for longer than
  * the idle timeout, and counts the minutes that saved.
  *
- * Triggers: custom `Start Stream` / `Stop Stream` events, scheduled windows (Scheduler input
- * `{"action":"start"}` / `{"action":"stop"}`), a scheduled sweep (`{}`), MediaConnect source health
- * and MediaLive channel state/alert events.
+ * Triggers: custom `Start Stream` / `Stop Stream` events, the stack's Scheduler windows (an envelope
+ * with `detail.action` "start" / "stop", see stacks/automation.ts), a scheduled sweep, MediaConnect
+ * source health and MediaLive channel state/alert events. One invocation at a time (reserved
+ * concurrency 1) and once per event id (Powertools Idempotency): a start cannot race a stop, and a
+ * duplicate delivery of an old start cannot undo a later stop.
  */
 
 import {
@@ -29,6 +31,7 @@ import {
   StopChannelCommand,
 } from "@aws-sdk/client-medialive";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { ServiceName, StreamManagerMetric } from "../contracts/automation-metrics.ts";
 import { DetailType, EVENT_SOURCE } from "../contracts/events.ts";
@@ -36,6 +39,7 @@ import { StreamManagerEnv } from "../contracts/function-env.ts";
 import { arn, readEnv } from "./lib/env.ts";
 import { InvalidInputError } from "./lib/errors.ts";
 import { Envelope, errorName, isSchedule, parse } from "./lib/events.ts";
+import { oncePerEvent } from "./lib/idempotency.ts";
 import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
 
 const tools = createTools(ServiceName.streamManager);
@@ -55,8 +59,20 @@ type Settings = z.output<typeof Settings>;
 const State = z.object({ idleSince: z.string().optional(), lastIdleStopAt: z.string().optional() });
 type State = z.infer<typeof State>;
 
+/**
+ * "MediaConnect Source Health": AWS's current example reports the source state as `current.state`;
+ * older (translated) pages show `current.source_state`. Either is accepted, in any letter case.
+ */
 const SourceHealth = z
-  .object({ current: z.object({ source_state: z.string() }).passthrough() })
+  .object({
+    current: z
+      .object({ state: z.string().optional(), source_state: z.string().optional() })
+      .passthrough()
+      .refine((c) => c.state !== undefined || c.source_state !== undefined, {
+        message: "expected current.state (or current.source_state)",
+        path: ["state"],
+      }),
+  })
   .passthrough();
 const ChannelState = z.object({ state: z.string(), channel_arn: z.string().optional() }).passthrough();
 
@@ -231,50 +247,81 @@ async function idleCheck(settings: Settings, state: State, now: Date): Promise<O
   return { action: "idle-stop", steps: outcome.steps };
 }
 
-export const handler = instrument(tools, async (raw: unknown): Promise<Outcome> => {
+/** What an event asks of the manager, read and validated before any AWS call. */
+type Command =
+  | { id: string; now: string; kind: "start" | "stop" | "sweep" }
+  | { id: string; now: string; kind: "source-health"; disconnected: boolean }
+  | { kind: "noted"; step: string };
+
+export function readCommand(raw: unknown): Command {
   const event = parse(Envelope, raw, "event");
-  const settings = readEnv(Settings);
-  const now = event.time && !Number.isNaN(Date.parse(event.time)) ? new Date(event.time) : new Date();
-  const kind = `${event.source} / ${event["detail-type"]}`;
-  let outcome: Outcome;
-  if (event.source === EVENT_SOURCE && event["detail-type"] === DetailType.startStream) {
-    outcome = await start(settings, await readState(settings), now);
-  } else if (event.source === EVENT_SOURCE && event["detail-type"] === DetailType.stopStream) {
-    outcome = await stop(settings);
-  } else if (isSchedule(event)) {
+  const now = (
+    event.time && !Number.isNaN(Date.parse(event.time)) ? new Date(event.time) : new Date()
+  ).toISOString();
+  const { id } = event;
+  if (event.source === EVENT_SOURCE && event["detail-type"] === DetailType.startStream)
+    return { id, now, kind: "start" };
+  if (event.source === EVENT_SOURCE && event["detail-type"] === DetailType.stopStream)
+    return { id, now, kind: "stop" };
+  if (isSchedule(event)) {
     const action = (event.detail as { action?: unknown }).action;
     if (action !== undefined && action !== "start" && action !== "stop") {
       throw new InvalidInputError(`schedule action must be "start" or "stop", got ${JSON.stringify(action)}`);
     }
-    const state = await readState(settings);
-    outcome =
-      action === "start"
-        ? await start(settings, state, now)
-        : action === "stop"
-          ? await stop(settings)
-          : await idleCheck(settings, state, now);
-  } else if (event.source === "aws.mediaconnect" && event["detail-type"] === "MediaConnect Source Health") {
-    const detail = parse(SourceHealth, event.detail, "source health detail");
-    const state = await readState(settings);
-    const disconnected = /^(DISCONNECTED|IDLE)$/i.test(detail.current.source_state);
-    if (disconnected && !state.idleSince)
-      await writeState(settings, { ...state, idleSince: now.toISOString() });
-    if (!disconnected && state.idleSince)
-      await writeState(settings, { lastIdleStopAt: state.lastIdleStopAt });
-    outcome = disconnected
-      ? await idleCheck(settings, { ...state, idleSince: state.idleSince ?? now.toISOString() }, now)
-      : { action: "none", steps: ["source connected"] };
-  } else if (event.source === "aws.medialive" && event["detail-type"] === "MediaLive Channel State Change") {
+    return { id, now, kind: action ?? "sweep" };
+  }
+  if (event.source === "aws.mediaconnect" && event["detail-type"] === "MediaConnect Source Health") {
+    const { current } = parse(SourceHealth, event.detail, "source health detail");
+    const state = current.state ?? current.source_state ?? "";
+    return { id, now, kind: "source-health", disconnected: /^(DISCONNECTED|IDLE)$/i.test(state) };
+  }
+  if (event.source === "aws.medialive" && event["detail-type"] === "MediaLive Channel State Change") {
     const detail = parse(ChannelState, event.detail, "channel state detail");
-    outcome = { action: "none", steps: [`channel ${detail.state}`] };
-  } else if (
+    return { kind: "noted", step: `channel ${detail.state}` };
+  }
+  if (
     event.source === "aws.mediaconnect" ||
     (event.source === "aws.medialive" && event["detail-type"] === "MediaLive Channel Alert")
   ) {
-    outcome = { action: "none", steps: ["noted"] };
-  } else {
-    throw new InvalidInputError(`unexpected event ${kind}`);
+    return { kind: "noted", step: "noted" };
   }
-  logger.info(`${outcome.action}`, { trigger: kind, steps: outcome.steps });
+  throw new InvalidInputError(`unexpected event ${event.source} / ${event["detail-type"]}`);
+}
+
+async function act(command: Exclude<Command, { kind: "noted" }>, settings: Settings): Promise<Outcome> {
+  const now = new Date(command.now);
+  switch (command.kind) {
+    case "start":
+      return start(settings, await readState(settings), now);
+    case "stop":
+      return stop(settings);
+    case "sweep":
+      return idleCheck(settings, await readState(settings), now);
+    case "source-health": {
+      const state = await readState(settings);
+      if (command.disconnected && !state.idleSince)
+        await writeState(settings, { ...state, idleSince: now.toISOString() });
+      if (!command.disconnected && state.idleSince)
+        await writeState(settings, { lastIdleStopAt: state.lastIdleStopAt });
+      return command.disconnected
+        ? idleCheck(settings, { ...state, idleSince: state.idleSince ?? now.toISOString() }, now)
+        : { action: "none", steps: ["source connected"] };
+    }
+  }
+}
+
+const actOnce = oncePerEvent(
+  async (job: { id: string; command: Exclude<Command, { kind: "noted" }>; settings: Settings }) =>
+    act(job.command, job.settings),
+);
+
+export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<Outcome> => {
+  const command = readCommand(raw);
+  const settings = readEnv(Settings);
+  const outcome: Outcome =
+    command.kind === "noted"
+      ? { action: "none", steps: [command.step] }
+      : await actOnce({ id: command.id, command, settings }, context);
+  logger.info(`${outcome.action}`, { command: command.kind, steps: outcome.steps });
   return outcome;
 });

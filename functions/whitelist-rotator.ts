@@ -17,6 +17,7 @@ import {
   UpdateFlowSourceCommand,
 } from "@aws-sdk/client-mediaconnect";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { RotatorMetric, ServiceName } from "../contracts/automation-metrics.ts";
 import { type CidrError, cidrsOverlap, isWorldOpen, parseCidr } from "../contracts/cidr.ts";
@@ -26,6 +27,7 @@ import { PolicyError, validatePolicy } from "../contracts/policy.ts";
 import { arn, readEnv } from "./lib/env.ts";
 import { InvalidInputError } from "./lib/errors.ts";
 import { Envelope, isSchedule, parse } from "./lib/events.ts";
+import { oncePerEvent } from "./lib/idempotency.ts";
 import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
 
 const tools = createTools(ServiceName.whitelistRotator);
@@ -126,9 +128,20 @@ export interface RotationResult {
   policy: { from: string[]; to: string[]; updated: boolean };
 }
 
-export const handler = instrument(tools, async (raw: unknown): Promise<RotationResult> => {
+type Trigger = "schedule" | "parameter change" | "requested";
+
+const UNCHANGED: RotationResult = {
+  changed: false,
+  sources: [],
+  policy: { from: [], to: [], updated: false },
+};
+
+/** Which trigger this is, or why it needs nothing: read and validated before any AWS call. */
+export function readTrigger(
+  raw: unknown,
+  settings: z.output<typeof Settings>,
+): { id: string; trigger: Trigger } | { ignored: string } {
   const event = parse(Envelope, raw, "event");
-  const settings = readEnv(Settings);
   const trigger = isSchedule(event)
     ? "schedule"
     : event.source === "aws.ssm" && event["detail-type"] === "Parameter Store Change"
@@ -138,13 +151,34 @@ export const handler = instrument(tools, async (raw: unknown): Promise<RotationR
         : null;
   if (!trigger) throw new InvalidInputError(`unexpected event ${event.source} / ${event["detail-type"]}`);
   if (trigger === "parameter change") {
-    const name = (event.detail as { name?: unknown }).name;
-    if (name !== settings[RotatorEnv.contributorsParameter]) {
-      logger.info("ignored: another parameter changed", { name });
-      return { changed: false, sources: [], policy: { from: [], to: [], updated: false } };
-    }
+    const detail = event.detail as { name?: unknown; exception?: unknown; operation?: unknown };
+    if (detail.name !== settings[RotatorEnv.contributorsParameter])
+      return { ignored: "another parameter changed" };
+    // Parameter Store also reports operations that failed (with `exception`): nothing was written.
+    if (detail.exception !== undefined)
+      return {
+        ignored: `the ${String(detail.operation)} failed (${String(detail.exception)}): nothing changed`,
+      };
   }
+  return { id: event.id, trigger };
+}
 
+export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<RotationResult> => {
+  const settings = readEnv(Settings);
+  const read = readTrigger(raw, settings);
+  if ("ignored" in read) {
+    logger.info(`ignored: ${read.ignored}`);
+    return UNCHANGED;
+  }
+  return rotateOnce({ id: read.id, trigger: read.trigger, settings }, context);
+});
+
+const rotateOnce = oncePerEvent(
+  async ({ trigger, settings }: { id: string; trigger: Trigger; settings: z.output<typeof Settings> }) =>
+    rotate(trigger, settings),
+);
+
+async function rotate(trigger: Trigger, settings: z.output<typeof Settings>): Promise<RotationResult> {
   const stored = await clients.ssm.send(
     new GetParameterCommand({ Name: settings[RotatorEnv.contributorsParameter], WithDecryption: true }),
   );
@@ -262,4 +296,4 @@ export const handler = instrument(tools, async (raw: unknown): Promise<RotationR
   metrics.addMetric(RotatorMetric.rotations, MetricUnit.Count, 1);
   logger.info("whitelist rotated", { trigger, result });
   return result;
-});
+}

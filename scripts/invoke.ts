@@ -13,6 +13,7 @@
 import { readFileSync } from "node:fs";
 import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
 import { CloudWatchClient } from "@aws-sdk/client-cloudwatch";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
@@ -40,6 +41,7 @@ const defaults: Record<string, string> = {
   STATE_PARAMETER: "/stream-intel/dev/stream-state",
   FLOW_ARN: `arn:aws:mediaconnect:${region}:${account}:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution`,
   CHANNEL_ID: "1234567",
+  IDEMPOTENCY_TABLE: "stream-intel-dev-idempotency",
 };
 for (const [key, value] of Object.entries(defaults)) process.env[key] ??= value;
 
@@ -55,6 +57,7 @@ world["GetParameterCommand:/stream-intel/dev/policy"] = {
 const clients = [
   AutoScalingClient,
   CloudWatchClient,
+  DynamoDBClient,
   EC2Client,
   ElasticLoadBalancingV2Client,
   EventBridgeClient,

@@ -15,6 +15,16 @@ const cidr = z.string().superRefine((value, ctx) => {
 
 const pair = z.tuple([cidr, cidr]);
 
+/** A MediaLive RTP_PUSH input listens on this port at each of its endpoints; it cannot be chosen. */
+export const MEDIALIVE_RTP_PORT = 5000;
+
+const scheduleExpression = z
+  .string()
+  .regex(
+    /^(cron|rate|at)\(.+\)$/,
+    "expected an EventBridge Scheduler expression: cron(...), rate(...) or at(...)",
+  );
+
 export const StageConfig = z
   .object({
     stage: z.string().regex(/^[a-z][a-z0-9-]{0,20}$/),
@@ -59,6 +69,27 @@ export const StageConfig = z
     deregistrationDelaySeconds: z.number().int().min(0).max(3600).default(45),
     drainSeconds: z.number().int().min(1).default(60),
     idleTimeoutMinutes: z.number().positive().default(15),
+    /**
+     * Scale out when the appliances average more than this many received packets per second each (one
+     * receive loop carries about 100k: the benchmark), and whenever the kernel drops datagrams.
+     */
+    scaleOutPacketsPerSecond: z.number().int().positive().default(50_000),
+    /** Who may fetch the HLS origin (a CDN's or the operators' ranges); never the whole internet. */
+    hlsViewerCidrs: z.array(cidr).min(1).default(["198.51.100.0/24"]),
+    /**
+     * Recurring stream windows: EventBridge Scheduler starts the stream at `start` and stops it at `stop`
+     * (cron expressions in `timezone`).
+     */
+    streamWindows: z
+      .array(
+        z.object({
+          name: z.string().regex(/^[a-z0-9-]{1,24}$/),
+          start: scheduleExpression,
+          stop: scheduleExpression,
+          timezone: z.string().default("UTC"),
+        }),
+      )
+      .default([]),
     alarmEmail: z.string().email().optional(),
   })
   .superRefine((c, ctx) => {
@@ -70,6 +101,25 @@ export const StageConfig = z
         path: ["drainSeconds"],
         message: "must exceed deregistrationDelaySeconds, or flows are cut before GWLB moves them",
       });
+    }
+    if (c.mediaPorts.from > MEDIALIVE_RTP_PORT || c.mediaPorts.to < MEDIALIVE_RTP_PORT) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["mediaPorts"],
+        message: `must include ${MEDIALIVE_RTP_PORT}, the port of every MediaLive RTP_PUSH input endpoint`,
+      });
+    }
+    for (const [i, viewers] of c.hlsViewerCidrs.entries()) {
+      try {
+        if (isWorldOpen(parseCidr(viewers)))
+          ctx.addIssue({
+            code: "custom",
+            path: ["hlsViewerCidrs", i],
+            message: "world-open HLS origin refused",
+          });
+      } catch {
+        // reported by the field's own check
+      }
     }
     for (const [i, entry] of c.whitelist.entries()) {
       try {

@@ -5,9 +5,10 @@
  * so it crosses the steered route tables); a MediaLive RTP_PUSH input inside the VPC (one subnet per
  * pipeline) and a STANDARD channel; a MediaPackage channel with an HLS endpoint.
  */
-import { ec2, iam, medialive, mediapackage } from "@pulumi/aws";
+import { ec2, getCallerIdentityOutput, iam, medialive, mediapackage } from "@pulumi/aws";
 import * as native from "@pulumi/aws-native";
-import { named, type StageConfig } from "./config.ts";
+import * as pulumi from "@pulumi/pulumi";
+import { MEDIALIVE_RTP_PORT, named, type StageConfig } from "./config.ts";
 import type { Network } from "./network.ts";
 
 export interface Media {
@@ -20,21 +21,53 @@ export interface Media {
   hlsEndpoint: native.mediapackage.OriginEndpoint;
   mediaConnectSecurityGroup: ec2.SecurityGroup;
   mediaLiveSecurityGroup: ec2.SecurityGroup;
+  /** The service roles' policies as the stack builds them, for the IAM checks. */
+  mediaConnectPolicy: iam.RolePolicy;
+  mediaLivePolicy: iam.RolePolicy;
 }
 
-/**
- * What MediaConnect and MediaLive need to manage the network interfaces of their VPC attachments.
- * These EC2 actions cannot be scoped to a resource, hence "*" below.
- */
-const ENI_ACTIONS = [
+/** EC2 reads IAM cannot scope (no resource type): what the services look up before creating ENIs. */
+export const ENI_LOOKUPS = [
   "ec2:DescribeSecurityGroups",
   "ec2:DescribeSubnets",
   "ec2:DescribeNetworkInterfaces",
-  "ec2:CreateNetworkInterface",
-  "ec2:CreateNetworkInterfacePermission",
-  "ec2:DeleteNetworkInterface",
-  "ec2:DeleteNetworkInterfacePermission",
 ] as const;
+
+/**
+ * What MediaConnect (VPC interface) and MediaLive (VPC input) need to manage their network interfaces,
+ * scoped as the Service Authorization Reference allows: CreateNetworkInterface names the subnet and the
+ * security group (both required resources), so only this stage's subnets and group; the interface
+ * operations name the network interface, whose `ec2:Subnet` condition keeps them in the same subnets.
+ */
+export function eniStatements(p: {
+  region: string;
+  accountId: string;
+  subnetIds: string[];
+  securityGroupId: string;
+}) {
+  const arn = (type: string, id: string) => `arn:aws:ec2:${p.region}:${p.accountId}:${type}/${id}`;
+  const subnets = p.subnetIds.map((id) => arn("subnet", id));
+  return [
+    { Effect: "Allow", Action: [...ENI_LOOKUPS], Resource: "*" },
+    {
+      Effect: "Allow",
+      Action: ["ec2:CreateNetworkInterface"],
+      Resource: [arn("network-interface", "*"), ...subnets, arn("security-group", p.securityGroupId)],
+    },
+    {
+      Effect: "Allow",
+      Action: [
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DeleteNetworkInterfacePermission",
+      ],
+      Resource: [arn("network-interface", "*")],
+      Condition: { ArnEquals: { "ec2:Subnet": subnets } },
+    },
+  ];
+}
+
+const AUDIO_SELECTOR = "default";
 
 const assume = (service: string) =>
   JSON.stringify({
@@ -88,128 +121,165 @@ export function createMedia(config: StageConfig, network: Network): Media {
   const mediaConnectRole = new iam.Role(named(config, "mediaconnect-role"), {
     assumeRolePolicy: assume("mediaconnect.amazonaws.com"),
   });
-  new iam.RolePolicy(named(config, "mediaconnect-eni"), {
+  const account = getCallerIdentityOutput().accountId;
+  const mediaConnectPolicy = new iam.RolePolicy(named(config, "mediaconnect-eni"), {
     role: mediaConnectRole.id,
-    policy: JSON.stringify({
-      Version: "2012-10-17",
-      Statement: [
-        {
-          Effect: "Allow",
-          Action: [...ENI_ACTIONS],
-          // ENI management for the VPC interface: these EC2 actions do not support resource scoping.
-          Resource: "*",
-        },
-      ],
-    }),
+    policy: pulumi
+      .all([account, network.mediaConnectSubnets[0].id, mediaConnectSecurityGroup.id])
+      .apply(([accountId, subnetId, securityGroupId]) =>
+        JSON.stringify({
+          Version: "2012-10-17",
+          Statement: eniStatements({
+            region: config.region,
+            accountId,
+            subnetIds: [subnetId],
+            securityGroupId,
+          }),
+        }),
+      ),
   });
-  const vpcInterface = new native.mediaconnect.FlowVpcInterface(named(config, "flow-vpc-interface"), {
-    flowArn: flow.flowArn,
-    name: "inspected",
-    roleArn: mediaConnectRole.arn,
-    securityGroupIds: [mediaConnectSecurityGroup.id],
-    subnetId: network.mediaConnectSubnets[0].id,
-  });
+  const vpcInterface = new native.mediaconnect.FlowVpcInterface(
+    named(config, "flow-vpc-interface"),
+    {
+      flowArn: flow.flowArn,
+      name: "inspected",
+      roleArn: mediaConnectRole.arn,
+      securityGroupIds: [mediaConnectSecurityGroup.id],
+      subnetId: network.mediaConnectSubnets[0].id,
+    },
+    // Created after, and removed before, the permissions MediaConnect needs to manage its ENIs.
+    { dependsOn: [mediaConnectPolicy] },
+  );
 
   const mediaLiveRole = new iam.Role(named(config, "medialive-role"), {
     assumeRolePolicy: assume("medialive.amazonaws.com"),
   });
-  new iam.RolePolicy(named(config, "medialive-access"), {
+  const packageChannel = new mediapackage.Channel(named(config, "package"), {
+    channelId: named(config, "package"),
+    description: "HLS origin",
+  });
+  const mediaLivePolicy = new iam.RolePolicy(named(config, "medialive-access"), {
     role: mediaLiveRole.id,
-    policy: JSON.stringify({
-      Version: "2012-10-17",
-      Statement: [
-        {
-          Effect: "Allow",
-          Action: [...ENI_ACTIONS, "ec2:DescribeAddresses", "ec2:AssociateAddress"],
-          Resource: "*",
-        },
-        { Effect: "Allow", Action: ["mediapackage:DescribeChannel"], Resource: "*" },
-        {
-          Effect: "Allow",
-          Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: "arn:aws:logs:*:*:log-group:ElementalMediaLive*",
-        },
-      ],
-    }),
+    policy: pulumi
+      .all([
+        account,
+        pulumi.all(network.mediaLiveSubnets.map((s) => s.id)),
+        mediaLiveSecurityGroup.id,
+        packageChannel.arn,
+      ])
+      .apply(([accountId, subnetIds, securityGroupId, packageArn]) =>
+        JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [
+            ...eniStatements({ region: config.region, accountId, subnetIds, securityGroupId }),
+            { Effect: "Allow", Action: ["mediapackage:DescribeChannel"], Resource: [packageArn] },
+            {
+              Effect: "Allow",
+              Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+              Resource: `arn:aws:logs:${config.region}:${accountId}:log-group:ElementalMediaLive*`,
+            },
+          ],
+        }),
+      ),
   });
-  const input = new medialive.Input(named(config, "input"), {
-    name: named(config, "inspected-rtp"),
-    type: "RTP_PUSH",
-    roleArn: mediaLiveRole.arn,
-    vpc: {
-      subnetIds: network.mediaLiveSubnets.map((s) => s.id),
-      securityGroupIds: [mediaLiveSecurityGroup.id],
+  const input = new medialive.Input(
+    named(config, "input"),
+    {
+      name: named(config, "inspected-rtp"),
+      type: "RTP_PUSH",
+      roleArn: mediaLiveRole.arn,
+      vpc: {
+        subnetIds: network.mediaLiveSubnets.map((s) => s.id),
+        securityGroupIds: [mediaLiveSecurityGroup.id],
+      },
     },
-  });
-  // One output per pipeline endpoint (rtp://<ENI IP>:5000), through the VPC interface.
+    { dependsOn: [mediaLivePolicy] },
+  );
+  // One output per pipeline endpoint (rtp://<ENI IP>:5000), through the VPC interface. The input's
+  // endpoints are only readable back from the service; their port is MediaLive's, not ours to choose.
+  const destinations = medialive.getInputOutput({ id: input.id }).destinations;
   const outputs = [0, 1].map(
     (pipeline) =>
       new native.mediaconnect.FlowOutput(named(config, `output-pipeline-${pipeline}`), {
         flowArn: flow.flowArn,
         name: `medialive-pipeline-${pipeline}`,
         protocol: "rtp",
-        // The input's endpoints (its ENI addresses) are only readable back from the service.
-        destination: medialive
-          .getInputOutput({ id: input.id })
-          .destinations.apply((d) => d[pipeline]?.ip ?? ""),
-        port: config.mediaPorts.from,
+        destination: destinations.apply((d) => d[pipeline]?.ip ?? ""),
+        port: destinations.apply((d) => Number(d[pipeline]?.port ?? MEDIALIVE_RTP_PORT)),
         vpcInterfaceAttachment: { vpcInterfaceName: vpcInterface.name },
       }),
   );
 
-  const packageChannel = new mediapackage.Channel(named(config, "package"), {
-    channelId: named(config, "package"),
-    description: "HLS origin",
-  });
   const hlsEndpoint = new native.mediapackage.OriginEndpoint(named(config, "hls"), {
     awsId: named(config, "hls"),
     channelId: packageChannel.channelId,
     startoverWindowSeconds: 0,
     hlsPackage: { segmentDurationSeconds: 6, playlistWindowSeconds: 60 },
+    // The origin answers only the viewers' ranges (a CDN's, the operators'), never the whole internet.
+    whitelist: [...config.hlsViewerCidrs],
   });
-  const channel = new medialive.Channel(named(config, "channel"), {
-    name: named(config, "channel"),
-    channelClass: "STANDARD",
-    roleArn: mediaLiveRole.arn,
-    inputSpecification: { codec: "AVC", inputResolution: "HD", maximumBitrate: "MAX_20_MBPS" },
-    inputAttachments: [{ inputAttachmentName: "inspected-rtp", inputId: input.id }],
-    destinations: [{ id: "package", mediaPackageSettings: [{ channelId: packageChannel.channelId }] }],
-    encoderSettings: {
-      timecodeConfig: { source: "EMBEDDED" },
-      audioDescriptions: [
+  const channel = new medialive.Channel(
+    named(config, "channel"),
+    {
+      name: named(config, "channel"),
+      channelClass: "STANDARD",
+      roleArn: mediaLiveRole.arn,
+      inputSpecification: { codec: "AVC", inputResolution: "HD", maximumBitrate: "MAX_20_MBPS" },
+      inputAttachments: [
         {
-          name: "audio",
-          audioSelectorName: "default",
-          codecSettings: { aacSettings: { bitrate: 128000, sampleRate: 48000 } },
-        },
-      ],
-      videoDescriptions: [
-        {
-          name: "video-720p",
-          width: 1280,
-          height: 720,
-          codecSettings: {
-            h264Settings: { bitrate: 4_000_000, rateControlMode: "CBR", gopSize: 2, gopSizeUnits: "SECONDS" },
+          inputAttachmentName: "inspected-rtp",
+          inputId: input.id,
+          // The audio description below names this selector; without it the reference dangles.
+          inputSettings: {
+            audioSelectors: [{ name: AUDIO_SELECTOR }],
+            sourceEndBehavior: "CONTINUE",
           },
         },
       ],
-      outputGroups: [
-        {
-          outputGroupSettings: {
-            mediaPackageGroupSettings: { destination: { destinationRefId: "package" } },
+      destinations: [{ id: "package", mediaPackageSettings: [{ channelId: packageChannel.channelId }] }],
+      encoderSettings: {
+        timecodeConfig: { source: "EMBEDDED" },
+        audioDescriptions: [
+          {
+            name: "audio",
+            audioSelectorName: AUDIO_SELECTOR,
+            codecSettings: { aacSettings: { bitrate: 128000, sampleRate: 48000 } },
           },
-          outputs: [
-            {
-              outputName: "720p",
-              videoDescriptionName: "video-720p",
-              audioDescriptionNames: ["audio"],
-              outputSettings: { mediaPackageOutputSettings: {} },
+        ],
+        videoDescriptions: [
+          {
+            name: "video-720p",
+            width: 1280,
+            height: 720,
+            codecSettings: {
+              h264Settings: {
+                bitrate: 4_000_000,
+                rateControlMode: "CBR",
+                gopSize: 2,
+                gopSizeUnits: "SECONDS",
+              },
             },
-          ],
-        },
-      ],
+          },
+        ],
+        outputGroups: [
+          {
+            outputGroupSettings: {
+              mediaPackageGroupSettings: { destination: { destinationRefId: "package" } },
+            },
+            outputs: [
+              {
+                outputName: "720p",
+                videoDescriptionName: "video-720p",
+                audioDescriptionNames: ["audio"],
+                outputSettings: { mediaPackageOutputSettings: {} },
+              },
+            ],
+          },
+        ],
+      },
     },
-  });
+    { dependsOn: [mediaLivePolicy] },
+  );
   return {
     flow,
     vpcInterface,
@@ -220,5 +290,7 @@ export function createMedia(config: StageConfig, network: Network): Media {
     hlsEndpoint,
     mediaConnectSecurityGroup,
     mediaLiveSecurityGroup,
+    mediaConnectPolicy,
+    mediaLivePolicy,
   };
 }

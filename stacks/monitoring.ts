@@ -1,14 +1,22 @@
 /**
  * What an operator watches and is paged for: one CloudWatch dashboard (appliances, GWLB, MediaConnect,
- * MediaLive) and alarms beyond the two that feed the healer: inspection capacity below the minimum,
- * appliances dropping far more than usual, MediaLive alerts, MediaConnect source loss. They notify an
- * SNS topic (with an e-mail subscription when the stage names one).
+ * MediaLive, automation) and alarms beyond the two that feed the healer: inspection capacity below the
+ * minimum, appliances dropping far more than usual, MediaLive alerts, MediaConnect source loss, and the
+ * automation's failures (events in the dead-letter queue, function errors, refused events). They notify
+ * an SNS topic (with an e-mail subscription when the stage names one).
  */
 
 import { cloudwatch, sns } from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EMF_NAMESPACE, EmfDimension, EmfMetric } from "../contracts/appliance-metrics.ts";
-import { AUTOMATION_NAMESPACE } from "../contracts/automation-metrics.ts";
+import {
+  AUTOMATION_NAMESPACE,
+  COMMON_METRIC,
+  HealerMetric,
+  RotatorMetric,
+  ServiceName,
+  StreamManagerMetric,
+} from "../contracts/automation-metrics.ts";
 import { named, type StageConfig } from "./config.ts";
 
 export interface MonitoringRefs {
@@ -16,6 +24,9 @@ export interface MonitoringRefs {
   loadBalancerDimension: pulumi.Input<string>;
   flowArn: pulumi.Input<string>;
   channelId: pulumi.Input<string>;
+  deadLetterQueueName: pulumi.Input<string>;
+  /** Lambda function names by ServiceName key. */
+  functionNames: Record<keyof typeof ServiceName, string>;
 }
 
 export interface Monitoring {
@@ -34,12 +45,27 @@ export function createMonitoring(config: StageConfig, refs: MonitoringRefs): Mon
     });
   }
   const stage = { [EmfDimension.stage]: config.stage };
+  const services = Object.keys(ServiceName) as (keyof typeof ServiceName)[];
   const alarm = (id: string, args: Omit<cloudwatch.MetricAlarmArgs, "alarmActions" | "okActions" | "name">) =>
     new cloudwatch.MetricAlarm(named(config, id), {
       name: named(config, id),
       alarmActions: [topic.arn],
       okActions: [topic.arn],
       ...args,
+    });
+  /** A failure that must never go unnoticed: any count at all in five minutes. */
+  const anyInFiveMinutes = (
+    id: string,
+    args: Pick<cloudwatch.MetricAlarmArgs, "alarmDescription" | "namespace" | "metricName" | "dimensions">,
+  ) =>
+    alarm(id, {
+      ...args,
+      statistic: "Sum",
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
     });
   const alarms = [
     alarm("inspection-capacity", {
@@ -78,7 +104,13 @@ export function createMonitoring(config: StageConfig, refs: MonitoringRefs): Mon
             stat: "Sum",
           },
         },
-        { id: "ratio", expression: "100 * dropped / MAX([received, 1])", label: "drop %", returnData: true },
+        // IF keeps a quiet minute (nothing received) at 0 % instead of dividing by zero.
+        {
+          id: "ratio",
+          expression: "IF(received > 0, 100 * dropped / received, 0)",
+          label: "drop %",
+          returnData: true,
+        },
       ],
       evaluationPeriods: 5,
       threshold: 1,
@@ -109,6 +141,33 @@ export function createMonitoring(config: StageConfig, refs: MonitoringRefs): Mon
       comparisonOperator: "GreaterThanThreshold",
       treatMissingData: "notBreaching",
     }),
+    alarm("automation-dead-letters", {
+      alarmDescription:
+        "An automation event failed every retry and waits in the dead-letter queue: read it, fix the cause, redrive it",
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: refs.deadLetterQueueName },
+      statistic: "Maximum",
+      period: 60,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+    }),
+    ...services.flatMap((key) => [
+      anyInFiveMinutes(`${ServiceName[key]}-errors`, {
+        alarmDescription: `${ServiceName[key]} failed an invocation (Lambda retries it, then dead-letters it)`,
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        dimensions: { FunctionName: refs.functionNames[key] },
+      }),
+      anyInFiveMinutes(`${ServiceName[key]}-invalid-events`, {
+        alarmDescription: `${ServiceName[key]} refused a malformed event or setting (nothing was changed)`,
+        namespace: AUTOMATION_NAMESPACE,
+        metricName: COMMON_METRIC.invalidEvents,
+        dimensions: { service: ServiceName[key] },
+      }),
+    ]),
   ];
   const body = pulumi.jsonStringify({
     widgets: [
@@ -170,14 +229,37 @@ export function createMonitoring(config: StageConfig, refs: MonitoringRefs): Mon
       ),
       widget(
         5,
-        "Automation",
+        "Automation: actions",
         [
-          [AUTOMATION_NAMESPACE, "ReplacementsRequested", "service", "appliance-healer"],
-          [".", "WhitelistRotations", ".", "whitelist-rotator"],
-          [".", "IdleStops", ".", "stream-manager"],
+          [AUTOMATION_NAMESPACE, HealerMetric.replacementsRequested, "service", ServiceName.applianceHealer],
+          [".", RotatorMetric.rotations, ".", ServiceName.whitelistRotator],
+          [".", StreamManagerMetric.idleStops, ".", ServiceName.streamManager],
         ],
         config.region,
       ),
+      widget(
+        6,
+        "Automation: failures (alarmed)",
+        [
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", refs.deadLetterQueueName],
+          ...services.map((key) => ["AWS/Lambda", "Errors", "FunctionName", refs.functionNames[key]]),
+          ...services.map((key) => [
+            AUTOMATION_NAMESPACE,
+            COMMON_METRIC.invalidEvents,
+            "service",
+            ServiceName[key],
+          ]),
+        ],
+        config.region,
+      ),
+      {
+        type: "alarm",
+        x: 12,
+        y: 18,
+        width: 12,
+        height: 6,
+        properties: { title: "Alarms", alarms: alarms.map((a) => a.arn) },
+      },
     ],
   });
   const dashboard = new cloudwatch.Dashboard(named(config, "dashboard"), {

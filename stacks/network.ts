@@ -19,9 +19,24 @@ export interface Network {
   mediaLiveRouteTables: ec2.RouteTable[];
   applianceRouteTables: ec2.RouteTable[];
   endpointSecurityGroup: ec2.SecurityGroup;
+  /** The S3 gateway endpoint: its `prefixListId` is what the appliances' egress rule must name for S3. */
+  s3Endpoint: ec2.VpcEndpoint;
+  interfaceEndpoints: ec2.VpcEndpoint[];
 }
 
-const INTERFACE_ENDPOINTS = ["ssm", "ssmmessages", "ec2messages", "logs", "monitoring"] as const;
+/**
+ * AWS APIs the appliances reach without internet: Systems Manager (policy parameter, Session Manager),
+ * CloudWatch Logs and metrics (the agent), and Auto Scaling (the instance completes its own launch
+ * lifecycle action once it serves).
+ */
+const INTERFACE_ENDPOINTS = [
+  "ssm",
+  "ssmmessages",
+  "ec2messages",
+  "logs",
+  "monitoring",
+  "autoscaling",
+] as const;
 
 function subnets(
   config: StageConfig,
@@ -117,17 +132,20 @@ export function createNetwork(config: StageConfig): Network {
     ingress: [{ protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: [...config.applianceSubnets] }],
     egress: [],
   });
-  for (const service of INTERFACE_ENDPOINTS) {
-    new ec2.VpcEndpoint(named(config, `endpoint-${service}`), {
-      vpcId: inspectionVpc.id,
-      serviceName: `com.amazonaws.${config.region}.${service}`,
-      vpcEndpointType: "Interface",
-      privateDnsEnabled: true,
-      subnetIds: applianceSubnets.map((s) => s.id),
-      securityGroupIds: [endpointSecurityGroup.id],
-    });
-  }
-  new ec2.VpcEndpoint(named(config, "endpoint-s3"), {
+  const interfaceEndpoints = INTERFACE_ENDPOINTS.map(
+    (service) =>
+      new ec2.VpcEndpoint(named(config, `endpoint-${service}`), {
+        vpcId: inspectionVpc.id,
+        serviceName: `com.amazonaws.${config.region}.${service}`,
+        vpcEndpointType: "Interface",
+        privateDnsEnabled: true,
+        subnetIds: applianceSubnets.map((s) => s.id),
+        securityGroupIds: [endpointSecurityGroup.id],
+      }),
+  );
+  // A gateway endpoint routes to S3's public addresses (the region's managed prefix list), which is also
+  // where Amazon Linux 2023's package repositories live.
+  const s3Endpoint = new ec2.VpcEndpoint(named(config, "endpoint-s3"), {
     vpcId: inspectionVpc.id,
     serviceName: `com.amazonaws.${config.region}.s3`,
     vpcEndpointType: "Gateway",
@@ -147,5 +165,7 @@ export function createNetwork(config: StageConfig): Network {
     mediaLiveRouteTables: routeTables(config, streamVpc, "medialive", mediaLiveSubnets),
     applianceRouteTables,
     endpointSecurityGroup,
+    s3Endpoint,
+    interfaceEndpoints,
   };
 }

