@@ -48,6 +48,11 @@ export function tsPayloadOffset(buf: Buffer, packet: number): number {
   return -1;
 }
 
+/** Whether the TS packet at `packet` carries an adaptation field with discontinuity_indicator set. */
+export function tsDiscontinuity(buf: Buffer, packet: number): boolean {
+  return (buf[packet + 3] & 0x20) !== 0 && buf[packet + 4] > 0 && (buf[packet + 5] & 0x80) !== 0;
+}
+
 /**
  * Locates a whole PSI section of `tableId` starting in this packet (payload_unit_start set), checking
  * its CRC. Returns the section start or -1; `sectionEnd[0]` receives the offset just before the CRC.
