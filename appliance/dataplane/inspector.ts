@@ -30,6 +30,9 @@ const GENEVE_REASON = [
   reasonIndex("geneve_malformed"),
   reasonIndex("geneve_unsupported_protocol"),
   reasonIndex("gwlb_options_missing"),
+  reasonIndex("geneve_unknown_version"),
+  reasonIndex("geneve_critical_option"),
+  reasonIndex("geneve_control_packet"),
 ];
 const INNER_REASON = [
   0,
@@ -130,19 +133,19 @@ export class Inspector {
     if (verdictRate !== 0) return verdictRate;
     const isRtp = profile.rtp && packet.protocol === IpProtocol.udp;
     if (isRtp) {
-      const verdictRtp = this.rtp.check(buf, packet, id, profile);
+      const verdictRtp = this.rtp.check(buf, packet, id, profile, now);
       if (verdictRtp !== 0) return verdictRtp;
     }
     const verdictAnomaly = this.anomaly.check(id, profile, gap, now);
     if (verdictAnomaly !== 0) return verdictAnomaly;
     const isTs = isRtp && profile.mpegts;
     if (isTs) {
-      const verdictTs = this.ts.check(buf, this.rtp.header, id, profile);
+      const verdictTs = this.ts.check(buf, this.rtp.header, id, profile, this.rtp.startsOver);
       if (verdictTs !== 0) return verdictTs;
     }
 
     this.rate.commit(id, profile, packet.length);
-    if (isRtp) this.rtp.commit(id);
+    if (isRtp) this.rtp.commit(id, now);
     this.anomaly.commit(id, profile, packet.length);
     if (isTs) this.ts.commit(id);
     return 0;
