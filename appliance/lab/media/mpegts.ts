@@ -79,6 +79,8 @@ export interface TsMuxerOptions {
   pids?: { pmt: number; video: number; audio: number };
   /** Every Nth TS packet is audio (the rest video). */
   audioEvery?: number;
+  /** version_number of the PAT and PMT (an encoder bumps it when it restarts or reconfigures). */
+  psiVersion?: number;
 }
 
 export class TsMuxer {
@@ -93,11 +95,16 @@ export class TsMuxer {
     const program = options.programNumber ?? 1;
     this.pids = options.pids ?? DEFAULT_PIDS;
     this.audioEvery = options.audioEvery ?? 10;
-    this.pat = patSection(program, this.pids.pmt);
-    this.pmt = pmtSection(program, [
-      [0x1b, this.pids.video],
-      [0x0f, this.pids.audio],
-    ]);
+    const version = options.psiVersion ?? 0;
+    this.pat = patSection(program, this.pids.pmt, version);
+    this.pmt = pmtSection(
+      program,
+      [
+        [0x1b, this.pids.video],
+        [0x0f, this.pids.audio],
+      ],
+      version,
+    );
   }
 
   private nextCc(pid: number): number {
