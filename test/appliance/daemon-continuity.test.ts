@@ -30,6 +30,13 @@ const GWLB = "127.0.21.1";
 const dir = mkdtempSync(path.join(tmpdir(), "si-continuity-"));
 const policyFile = path.join(dir, "policy.json");
 
+/** The stream's next datagram, carrying these TS packets padded with null packets to seven. */
+function nextRtp(stream: CleanStream, ts: Buffer[]): Buffer {
+  const padding = Array.from({ length: 7 - ts.length }, () => esPacket(0x1fff, 0));
+  const fields = { sequence: stream.sequence++, timestamp: stream.timestamp, ssrc: stream.ssrc };
+  return geneveUdp(DEFAULT_FLOW, rtpPacket(fields, Buffer.concat([...ts, ...padding])));
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("stream-intel-appliance: continuity rules over real sockets", () => {
@@ -140,14 +147,7 @@ describe("stream-intel-appliance: continuity rules over real sockets", () => {
     const proc = await start();
     const stream = new CleanStream();
     await send(Array.from({ length: 12 }, () => stream.next()));
-    const rtp = (ts: Buffer[]) =>
-      geneveUdp(
-        DEFAULT_FLOW,
-        rtpPacket(
-          { sequence: stream.sequence++, timestamp: stream.timestamp, ssrc: stream.ssrc },
-          Buffer.concat([...ts, ...Array.from({ length: 7 - ts.length }, () => esPacket(0x1fff, 0))]),
-        ),
-      );
+    const rtp = (ts: Buffer[]) => nextRtp(stream, ts);
     const reconfigured = [
       rtp([pmtPacket(2, [0x700, 0x701], 5)]),
       rtp([esPacket(0x700, 0), esPacket(0x701, 0)]),
@@ -162,14 +162,7 @@ describe("stream-intel-appliance: continuity rules over real sockets", () => {
     const proc = await start();
     const stream = new CleanStream();
     await send(Array.from({ length: 12 }, () => stream.next()));
-    const rtp = (ts: Buffer) =>
-      geneveUdp(
-        DEFAULT_FLOW,
-        rtpPacket(
-          { sequence: stream.sequence++, timestamp: stream.timestamp, ssrc: stream.ssrc },
-          Buffer.concat([ts, ...Array.from({ length: 6 }, () => esPacket(0x1fff, 0))]),
-        ),
-      );
+    const rtp = (ts: Buffer) => nextRtp(stream, [ts]);
     const badCrc = patSection(1, PMT_PID, 1);
     badCrc[badCrc.length - 2] ^= 0x40;
     const lying = pmtPacket(3, [0x100, 0x101], 1);
