@@ -55,6 +55,8 @@ describe("RTP sequence: a restart is followed (RFC 3550 A.1, both directions)", 
     const fresh = Array.from({ length: 20 }, () => stream.next());
     expect(forwarded(fresh.map((p) => h.inspect(p)))).toBe(20 - (PROBATION - 1));
     expect(h.inspect(fresh[15])).toBe("rtp_seq_replay");
+    // So are the probation packets it dropped: they are behind the position it now follows.
+    expect(h.inspect(fresh[3])).toBe("rtp_seq_replay");
     // The old stream's packets, one by one between live ones, can never win a probation back.
     for (const p of old.slice(0, 20)) {
       expect(h.inspect(p)).not.toBe("forward");

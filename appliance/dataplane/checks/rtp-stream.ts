@@ -143,6 +143,16 @@ export class RtpStream {
    */
   private offPosition(id: number, profile: CompiledProfile, now: number, reason: number): number {
     const rtp = this.header;
+    // A packet the run already had (a replay of it) neither ends the run nor starts another.
+    const behind = (this.runNext[id] - rtp.sequence) & 0xffff;
+    if (
+      this.runLength[id] !== 0 &&
+      this.runSsrc[id] === rtp.ssrc &&
+      behind >= 1 &&
+      behind <= this.runLength[id]
+    ) {
+      return this.events.drop(REPLAY, id, null);
+    }
     const ticks = (rtp.timestamp - this.runTimestamp[id]) | 0;
     const extends_ =
       this.runNext[id] === rtp.sequence &&
@@ -185,8 +195,11 @@ export class RtpStream {
       } else if (step === Step.handover) {
         this.events.alert(HANDOVER, id, `SSRC ${this.ssrc[id]} -> ${rtp.ssrc}`);
       }
-      this.windowLo[id] = 0;
-      this.windowHi[id] = 0;
+      // The run's earlier packets (dropped in probation) are behind the new position: replays of them
+      // are replays.
+      const earlier = step === Step.baseline ? 0 : Math.min(REPLAY_WINDOW, this.runLength[id] - 1);
+      this.windowLo[id] = earlier >= 32 ? 0xffffffff : ((1 << earlier) - 1) >>> 0;
+      this.windowHi[id] = earlier > 32 ? ((1 << (earlier - 32)) - 1) >>> 0 : 0;
       this.seen[id] = 1;
       this.ssrc[id] = rtp.ssrc;
     }
