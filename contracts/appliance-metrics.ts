@@ -39,16 +39,31 @@ export const DROP_REASONS = [
   "anomaly",
   "custom_rule",
   "no_policy",
+  "geneve_unknown_version",
+  "geneve_critical_option",
+  "geneve_control_packet",
+  "rtp_resync",
+  "rtp_ssrc_handover",
+  "ts_psi_crc",
+  "ts_psi_length",
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
-/** Checks whose profile action can be `alert` (counted and logged, packet still forwarded). */
+/**
+ * Reasons that can be counted as alerts (`…_alerts_total{reason}`: logged, packet still forwarded):
+ * checks whose profile action can be `alert`, and the two stream events that are never a drop, a
+ * stream followed to a new sequence position (`rtp_resync`) and to a new SSRC (`rtp_ssrc_handover`).
+ */
 export const ALERT_REASONS = [
   "ts_continuity",
   "ts_transport_error",
   "ts_unexpected_pid",
   "anomaly",
   "custom_rule",
+  "rtp_resync",
+  "rtp_ssrc_handover",
+  "ts_psi_crc",
+  "ts_psi_length",
 ] as const;
 export type AlertReason = (typeof ALERT_REASONS)[number];
 

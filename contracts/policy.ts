@@ -64,10 +64,21 @@ const IpChecks = z
 const RtpChecks = z
   .object({
     payloadTypes: z.array(z.number().int().min(0).max(127)).min(1).default([33]),
-    /** A new SSRC on a live flow is a suspected hijack (`rtp_ssrc_changed`). */
+    /**
+     * A new SSRC on a live flow is a suspected hijack (`rtp_ssrc_changed`); it takes over only once the
+     * pinned SSRC has been silent for `handoverSilenceMs` (`rtp_ssrc_handover`).
+     */
     pinSsrc: z.boolean().default(true),
     /** Forward sequence jumps above this are dropped (`rtp_seq_jump`) until the stream proves it resynced. */
     maxSeqJump: z.number().int().min(1).max(32767).default(3000),
+    /**
+     * RFC 3550 A.1 probation: packets in sequence (with no packet at the old position between them) that
+     * a stream must show at a new sequence position, or a new SSRC, before it is followed there. All but
+     * the last are dropped, so a restart costs at most this many packets.
+     */
+    probationPackets: z.number().int().min(2).max(64).default(8),
+    /** How long the pinned SSRC must have been silent before a new one may take the pin (a handover). */
+    handoverSilenceMs: z.number().int().min(1).max(10_000).default(50),
     /** How far behind the highest sequence a late (reordered) packet may be; duplicates inside it are replays. */
     reorderWindow: z.number().int().min(0).max(1024).default(64),
     /** Largest timestamp step, in RTP clock ticks (90 kHz for MP2T), between consecutive packets. */
@@ -82,6 +93,8 @@ const MpegTsChecks = z
     transportError: CheckAction.default("drop"),
     /** PIDs absent from the PMT (once a PAT and PMT have been seen on the flow). */
     unexpectedPid: CheckAction.default("drop"),
+    /** PAT/PMT sections whose CRC_32 is wrong (`ts_psi_crc`) or whose lengths lie (`ts_psi_length`). */
+    psiErrors: CheckAction.default("drop"),
   })
   .strict();
 

@@ -29,10 +29,13 @@ export interface CompiledProfile {
   readonly maxSeqJump: number;
   readonly reorderWindow: number;
   readonly maxTimestampJump: number;
+  readonly probationPackets: number;
+  readonly handoverSilenceMs: number;
   readonly mpegts: boolean;
   readonly continuity: number;
   readonly transportError: number;
   readonly unexpectedPid: number;
+  readonly psiErrors: number;
   readonly rate: boolean;
   readonly packetsPerMs: number;
   readonly bitsPerMs: number;
@@ -135,10 +138,13 @@ function compileProfile(name: string, profile: Profile): CompiledProfile {
     maxSeqJump: profile.rtp?.maxSeqJump ?? 0,
     reorderWindow: profile.rtp?.reorderWindow ?? 0,
     maxTimestampJump: profile.rtp?.maxTimestampJump ?? 0,
+    probationPackets: profile.rtp?.probationPackets ?? 2,
+    handoverSilenceMs: profile.rtp?.handoverSilenceMs ?? 0,
     mpegts: profile.mpegts !== undefined,
     continuity: ACTION_CODE[profile.mpegts?.continuity ?? "off"],
     transportError: ACTION_CODE[profile.mpegts?.transportError ?? "off"],
     unexpectedPid: ACTION_CODE[profile.mpegts?.unexpectedPid ?? "off"],
+    psiErrors: ACTION_CODE[profile.mpegts?.psiErrors ?? "off"],
     rate: rate !== undefined,
     packetsPerMs: rate ? rate.maxPacketsPerSecond / 1000 : 0,
     bitsPerMs: rate ? rate.maxBitsPerSecond / 1000 : 0,

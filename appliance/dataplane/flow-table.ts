@@ -1,8 +1,10 @@
 /**
- * The per-flow state of one receive loop: an open-addressing hash table (linear probing,
- * backward-shift deletion) over flow records kept as struct-of-arrays in typed arrays, so a million
- * flows cost a few hundred bytes each and a lookup allocates nothing. Pages of the preallocated arrays
- * are only made resident when a flow first touches them, so memory follows the number of live flows.
+ * The index of one receive loop's flows: inner 5-tuple → flow id, in an open-addressing hash table
+ * (linear probing, backward-shift deletion), with the last time each flow was seen so idle flows can be
+ * evicted. Flow ids are dense (0 … capacity-1) and reused, so each checker keeps its own per-flow state
+ * as columns (typed arrays) indexed by flow id and sets a flow's row when the flow opens; nothing here
+ * knows what a checker keeps. Pages of the preallocated arrays are only made resident when a flow first
+ * touches them, so memory follows the number of live flows.
  *
  * A flow key is the inner 5-tuple: source and destination as four words each (IPv4 in word 3), the two
  * ports, the protocol and the address family.
@@ -10,8 +12,6 @@
 import type { InnerPacket } from "../wire/ip.ts";
 
 export const KEY_WORDS = 10;
-/** PIDs whose continuity counters a flow tracks; a program has a handful (PAT, PMT, video, audio, PCR). */
-export const PIDS_PER_FLOW = 16;
 const EMPTY = -1;
 
 function mix(h: number, v: number): number {
@@ -51,38 +51,9 @@ export class FlowTable {
   private readonly freeIds: Int32Array;
   private freeCount: number;
   size = 0;
-
-  // Per-flow state, indexed by flow id. The inspector owns the meaning of each field.
   readonly inUse: Uint8Array;
+  /** When each flow last had a packet (the caller's clock, ms): what idle eviction reads. */
   readonly lastSeen: Float64Array;
-  readonly generation: Uint32Array;
-  readonly entry: Int16Array;
-  readonly ruleMask: Uint32Array;
-  readonly flags: Uint8Array;
-  readonly ssrc: Uint32Array;
-  readonly highestSeq: Int32Array;
-  /** Bitmap of sequence numbers seen at highestSeq-1 … highestSeq-64 (replay window). */
-  readonly seqWindowLo: Uint32Array;
-  readonly seqWindowHi: Uint32Array;
-  readonly lastTimestamp: Uint32Array;
-  /** RFC 3550 A.1-style resync: the sequence a jumped stream must continue from, or -1. */
-  readonly resyncSeq: Int32Array;
-  readonly tokensPackets: Float64Array;
-  readonly tokensBits: Float64Array;
-  readonly pidCount: Uint8Array;
-  readonly pids: Uint16Array;
-  readonly pidCc: Uint8Array;
-  /** Bit i set = pids[i] was declared by the PAT/PMT. */
-  readonly pidDeclared: Uint16Array;
-  /** Bit i set = pids[i] is a PMT PID (from the PAT). */
-  readonly pmtSlots: Uint16Array;
-  readonly windowStart: Float64Array;
-  readonly windowPackets: Uint32Array;
-  readonly windowBytes: Float64Array;
-  readonly windowsSeen: Uint16Array;
-  readonly meanBytes: Float64Array;
-  readonly varBytes: Float64Array;
-  readonly meanGap: Float64Array;
 
   constructor(maxFlowsWanted: number) {
     const maxFlows = Math.max(1, maxFlowsWanted | 0);
@@ -98,30 +69,6 @@ export class FlowTable {
     this.freeCount = maxFlows;
     this.inUse = new Uint8Array(maxFlows);
     this.lastSeen = new Float64Array(maxFlows);
-    this.generation = new Uint32Array(maxFlows);
-    this.entry = new Int16Array(maxFlows);
-    this.ruleMask = new Uint32Array(maxFlows);
-    this.flags = new Uint8Array(maxFlows);
-    this.ssrc = new Uint32Array(maxFlows);
-    this.highestSeq = new Int32Array(maxFlows);
-    this.seqWindowLo = new Uint32Array(maxFlows);
-    this.seqWindowHi = new Uint32Array(maxFlows);
-    this.lastTimestamp = new Uint32Array(maxFlows);
-    this.resyncSeq = new Int32Array(maxFlows);
-    this.tokensPackets = new Float64Array(maxFlows);
-    this.tokensBits = new Float64Array(maxFlows);
-    this.pidCount = new Uint8Array(maxFlows);
-    this.pids = new Uint16Array(maxFlows * PIDS_PER_FLOW);
-    this.pidCc = new Uint8Array(maxFlows * PIDS_PER_FLOW);
-    this.pidDeclared = new Uint16Array(maxFlows);
-    this.pmtSlots = new Uint16Array(maxFlows);
-    this.windowStart = new Float64Array(maxFlows);
-    this.windowPackets = new Uint32Array(maxFlows);
-    this.windowBytes = new Float64Array(maxFlows);
-    this.windowsSeen = new Uint16Array(maxFlows);
-    this.meanBytes = new Float64Array(maxFlows);
-    this.varBytes = new Float64Array(maxFlows);
-    this.meanGap = new Float64Array(maxFlows);
   }
 
   private keyEquals(id: number, packet: InnerPacket): boolean {
@@ -154,8 +101,11 @@ export class FlowTable {
     }
   }
 
-  /** Adds the packet's 5-tuple (which must not be present); returns the new flow id, or -1 when full. */
-  insert(packet: InnerPacket, hash: number): number {
+  /**
+   * Adds the packet's 5-tuple (which must not be present), seen at `now`; returns the new flow id, or -1
+   * when the table is full.
+   */
+  insert(packet: InnerPacket, hash: number, now: number): number {
     if (this.freeCount === 0) return -1;
     const id = this.freeIds[--this.freeCount];
     const k = id * KEY_WORDS;
@@ -173,8 +123,16 @@ export class FlowTable {
     while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
     slots[slot] = id;
     this.inUse[id] = 1;
+    this.lastSeen[id] = now;
     this.size++;
     return id;
+  }
+
+  /** Records a packet of flow `id` at `now`; returns the time since the previous one. */
+  touch(id: number, now: number): number {
+    const gap = now - this.lastSeen[id];
+    this.lastSeen[id] = now;
+    return gap;
   }
 
   remove(id: number): void {
@@ -196,11 +154,6 @@ export class FlowTable {
     this.inUse[id] = 0;
     this.freeIds[this.freeCount++] = id;
     this.size--;
-  }
-
-  /** Source address words of a flow (for logs and new-flow accounting). */
-  keyWord(id: number, word: number): number {
-    return this.keys[id * KEY_WORDS + word];
   }
 
   /**

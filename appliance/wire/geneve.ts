@@ -14,16 +14,51 @@ export const AMAZON_OPTION_CLASS = 0x0108;
 export const AmazonOption = { endpointId: 1, attachmentId: 2, flowCookie: 3 } as const;
 export const EtherType = { ipv4: 0x0800, ipv6: 0x86dd } as const;
 
-/** Result codes of `parseGeneve`. */
+/*
+ * RFC 8926 §3.4, the base header, and §3.5, one option (network byte order):
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |Ver|  Opt Len  |O|C|    Rsvd.  |          Protocol Type        |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |        Virtual Network Identifier (VNI)       |    Reserved   |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |          Option Class         |C|    Type     |R|R|R| Length  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                 Option Data (Length × 4 bytes)                |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ */
+const VERSION_OPTLEN = 0; // Ver in the top 2 bits, Opt Len (4-byte words) in the low 6
+const FLAGS = 1;
+const FLAG_OAM = 0x80; // O: a control message between tunnel endpoints, never data to forward
+const FLAG_CRITICAL = 0x40; // C: at least one option is critical
+const PROTOCOL_TYPE = 2;
+const VNI = 4;
+const OPTION_CLASS = 0;
+const OPTION_TYPE = 2;
+const OPTION_LENGTH = 3;
+const OPTION_HEADER_LENGTH = 4;
+/** The high bit of an option's type: a receiver that does not know the option MUST drop the packet. */
+export const OPTION_TYPE_CRITICAL = 0x80;
+const OPTION_LENGTH_MASK = 0x1f;
+/** The only version RFC 8926 defines; a tunnel endpoint MUST drop any other. */
+const GENEVE_VERSION = 0;
+
+/** Result codes of `parseGeneve`, one per reason a datagram is refused. */
 export const GeneveStatus = {
   ok: 0,
   malformed: 1,
   unsupportedProtocol: 2,
   gwlbOptionsMissing: 3,
+  unknownVersion: 4,
+  criticalOption: 5,
+  controlPacket: 6,
 } as const;
 
 /** Where things are in one received datagram; reused from packet to packet. */
 export class GeneveHeader {
+  version = 0;
   protocolType = 0;
   vni = 0;
   oam = false;
@@ -39,24 +74,28 @@ export class GeneveHeader {
   hasFlowCookie = false;
   /** Options other than the three Amazon ones (carried through untouched). */
   otherOptions = 0;
+  /** Offset of the first option this parser does not know that has the critical bit, or -1. */
+  unknownCriticalOffset = -1;
 }
 
 /**
  * Parses the header and every option of `buf[0..length)`. Never reads past `length`, whatever the
- * length fields claim.
+ * length fields claim. Refuses what RFC 8926 says a tunnel endpoint must not pass on as data: an unknown
+ * version (§3.4), a control packet (O bit, §3.4) and an unknown option marked critical (§3.5).
  */
 export function parseGeneve(buf: Buffer, length: number, out: GeneveHeader): number {
   if (length < GENEVE_HEADER_LENGTH) return GeneveStatus.malformed;
-  const b0 = buf[0];
-  if (b0 >>> 6 !== 0) return GeneveStatus.malformed; // only version 0 exists
+  const b0 = buf[VERSION_OPTLEN];
+  out.version = b0 >>> 6;
+  if (out.version !== GENEVE_VERSION) return GeneveStatus.unknownVersion;
   const optionsLength = (b0 & 0x3f) << 2;
   const innerOffset = GENEVE_HEADER_LENGTH + optionsLength;
   if (innerOffset > length) return GeneveStatus.malformed;
-  const b1 = buf[1];
-  out.oam = (b1 & 0x80) !== 0;
-  out.critical = (b1 & 0x40) !== 0;
-  out.protocolType = (buf[2] << 8) | buf[3];
-  out.vni = (buf[4] << 16) | (buf[5] << 8) | buf[6];
+  const flags = buf[FLAGS];
+  out.oam = (flags & FLAG_OAM) !== 0;
+  out.critical = (flags & FLAG_CRITICAL) !== 0;
+  out.protocolType = (buf[PROTOCOL_TYPE] << 8) | buf[PROTOCOL_TYPE + 1];
+  out.vni = (buf[VNI] << 16) | (buf[VNI + 1] << 8) | buf[VNI + 2];
   out.optionsLength = optionsLength;
   out.innerOffset = innerOffset;
   out.innerLength = length - innerOffset;
@@ -65,14 +104,15 @@ export function parseGeneve(buf: Buffer, length: number, out: GeneveHeader): num
   out.hasFlowCookie = false;
   out.flowCookie = 0;
   out.otherOptions = 0;
+  out.unknownCriticalOffset = -1;
 
   let offset = GENEVE_HEADER_LENGTH;
   while (offset < innerOffset) {
-    if (offset + 4 > innerOffset) return GeneveStatus.malformed;
-    const optionClass = (buf[offset] << 8) | buf[offset + 1];
-    const type = buf[offset + 2];
-    const dataLength = (buf[offset + 3] & 0x1f) << 2;
-    const data = offset + 4;
+    if (offset + OPTION_HEADER_LENGTH > innerOffset) return GeneveStatus.malformed;
+    const optionClass = (buf[offset + OPTION_CLASS] << 8) | buf[offset + OPTION_CLASS + 1];
+    const type = buf[offset + OPTION_TYPE];
+    const dataLength = (buf[offset + OPTION_LENGTH] & OPTION_LENGTH_MASK) << 2;
+    const data = offset + OPTION_HEADER_LENGTH;
     if (data + dataLength > innerOffset) return GeneveStatus.malformed;
     if (optionClass === AMAZON_OPTION_CLASS && type === AmazonOption.endpointId && dataLength === 8) {
       out.endpointIdOffset = data;
@@ -88,9 +128,13 @@ export function parseGeneve(buf: Buffer, length: number, out: GeneveHeader): num
       out.hasFlowCookie = true;
     } else {
       out.otherOptions++;
+      if ((type & OPTION_TYPE_CRITICAL) !== 0 && out.unknownCriticalOffset < 0)
+        out.unknownCriticalOffset = offset;
     }
     offset = data + dataLength;
   }
+  if (out.unknownCriticalOffset >= 0) return GeneveStatus.criticalOption;
+  if (out.oam) return GeneveStatus.controlPacket;
   if (out.protocolType !== EtherType.ipv4 && out.protocolType !== EtherType.ipv6) {
     return GeneveStatus.unsupportedProtocol;
   }
@@ -178,14 +222,16 @@ export function amazonOptions(ids: {
   ];
 }
 
-const STATUS_REASON = ["", "geneve_malformed", "geneve_unsupported_protocol", "gwlb_options_missing"];
-
-/** Allocating decoder: every option copied out. Throws WireError on anything `parseGeneve` rejects as malformed. */
+/**
+ * Allocating decoder: every option copied out. Throws WireError when the datagram cannot be laid out
+ * (malformed, or a version whose layout is unknown); decodes the rest, whatever `parseGeneve` thinks of it.
+ */
 export function decodeGeneve(buf: Buffer): DecodedGeneve {
   const header = new GeneveHeader();
   const status = parseGeneve(buf, buf.length, header);
-  if (status === GeneveStatus.malformed)
-    throw new WireError(STATUS_REASON[status], "malformed GENEVE datagram");
+  if (status === GeneveStatus.malformed) throw new WireError("geneve_malformed", "malformed GENEVE datagram");
+  if (status === GeneveStatus.unknownVersion)
+    throw new WireError("geneve_unknown_version", `GENEVE version ${header.version} is unknown`);
   const options: GeneveOption[] = [];
   let offset = GENEVE_HEADER_LENGTH;
   while (offset < header.innerOffset) {

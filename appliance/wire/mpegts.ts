@@ -48,53 +48,126 @@ export function tsPayloadOffset(buf: Buffer, packet: number): number {
   return -1;
 }
 
-/**
- * Locates a whole PSI section of `tableId` starting in this packet (payload_unit_start set), checking
- * its CRC. Returns the section start or -1; `sectionEnd[0]` receives the offset just before the CRC.
- * Sections spanning several packets are not followed: PAT and PMT of live contributions fit in one.
- */
-function findSection(buf: Buffer, packet: number, tableId: number, sectionEnd: Int32Array): number {
-  if ((buf[packet + 1] & 0x40) === 0) return -1;
-  const payload = tsPayloadOffset(buf, packet);
-  if (payload < 0) return -1;
-  const end = packet + TS_PACKET_SIZE;
-  const start = payload + 1 + buf[payload];
-  if (start + 3 > end || buf[start] !== tableId) return -1;
-  const sectionLength = ((buf[start + 1] & 0x0f) << 8) | buf[start + 2];
-  const total = 3 + sectionLength;
-  if (sectionLength < 9 || start + total > end) return -1;
-  if (crc32Mpeg(buf, start, start + total) !== 0) return -1;
-  sectionEnd[0] = start + total - 4;
-  return start;
+/** Whether the TS packet at `packet` carries an adaptation field with discontinuity_indicator set. */
+export function tsDiscontinuity(buf: Buffer, packet: number): boolean {
+  return (buf[packet + 3] & 0x20) !== 0 && buf[packet + 4] > 0 && (buf[packet + 5] & 0x80) !== 0;
 }
 
-const scratchEnd = new Int32Array(1);
+/*
+ * A PSI section (ISO/IEC 13818-1 §2.4.4), starting pointer_field + 1 bytes into the payload of a TS
+ * packet with payload_unit_start_indicator set:
+ *
+ *   table_id 8 | syntax 1, '0' 1, reserved 2, section_length 12 | table_id_extension 16 |
+ *   reserved 2, version_number 5, current_next 1 | section_number 8 | last_section_number 8 |
+ *   ... table body ... | CRC_32 32
+ */
+const SECTION_LENGTH = 1; // low 4 bits of this byte and the next: bytes after the length field
+const SECTION_VERSION = 5;
+const SECTION_BODY = 8;
+const SECTION_HEADER = 3; // table_id and the 12-bit length, not counted in section_length
+const CRC_LENGTH = 4;
+/** Largest section_length a PAT or PMT may declare (§2.4.4.3, §2.4.4.8: the top two bits are '00'). */
+const MAX_SECTION_LENGTH = 1021;
+/** Smallest section_length: the five bytes after it and the CRC (PAT), plus PCR PID and program_info_length (PMT). */
+const MIN_PAT_SECTION_LENGTH = 9;
+const MIN_PMT_SECTION_LENGTH = 13;
+const PAT_ENTRY = 4;
+const PMT_PCR_PID = 8;
+const PMT_PROGRAM_INFO_LENGTH = 10;
+const PMT_LOOP = 12;
+const PMT_ES_HEADER = 5;
 
-/** Reads a PAT: PMT PIDs into `pids` (program 0, the NIT, is skipped). Returns how many, or -1. */
-export function readPat(buf: Buffer, packet: number, pids: Uint16Array): number {
-  const start = findSection(buf, packet, TABLE_PAT, scratchEnd);
-  if (start < 0) return -1;
+/** What looking for a PAT or PMT section in one TS packet found (negative, so counts stay >= 0). */
+export const PsiStatus = {
+  /** No section of that table starts in this packet (no payload_unit_start, or stuffing). */
+  none: -1,
+  /** A legitimate section longer than this packet: not followed (live PAT/PMT fit in one). */
+  continues: -2,
+  /** The CRC_32 does not match: corrupted or forged. */
+  badCrc: -3,
+  /** A length field (pointer, section_length, program_info_length, ES_info_length) that lies. */
+  badLength: -4,
+} as const;
+
+/** The section found by `readPat`/`readPmt`; reused. `end` is the offset of the CRC. */
+export class PsiSection {
+  start = 0;
+  end = 0;
+  version = 0;
+}
+
+const scratchSection = new PsiSection();
+
+/**
+ * Locates the section of `tableId` starting in this packet and checks its lengths and CRC; fills
+ * `out` and returns 0, or a PsiStatus.
+ */
+function findSection(
+  buf: Buffer,
+  packet: number,
+  tableId: number,
+  minLength: number,
+  out: PsiSection,
+): number {
+  if ((buf[packet + 1] & 0x40) === 0) return PsiStatus.none;
+  const payload = tsPayloadOffset(buf, packet);
+  if (payload < 0) return PsiStatus.none;
+  const end = packet + TS_PACKET_SIZE;
+  const start = payload + 1 + buf[payload];
+  if (start >= end) return PsiStatus.badLength; // the pointer field points past the packet
+  if (buf[start] !== tableId) return PsiStatus.none;
+  if (start + SECTION_HEADER > end) return PsiStatus.continues;
+  const sectionLength = ((buf[start + SECTION_LENGTH] & 0x0f) << 8) | buf[start + SECTION_LENGTH + 1];
+  if (sectionLength < minLength || sectionLength > MAX_SECTION_LENGTH) return PsiStatus.badLength;
+  const total = SECTION_HEADER + sectionLength;
+  if (start + total > end) return PsiStatus.continues;
+  if (crc32Mpeg(buf, start, start + total) !== 0) return PsiStatus.badCrc;
+  out.start = start;
+  out.end = start + total - CRC_LENGTH;
+  out.version = (buf[start + SECTION_VERSION] >>> 1) & 0x1f;
+  return 0;
+}
+
+/**
+ * Reads a PAT: PMT PIDs into `pids` (program 0, the NIT, is skipped). Returns how many, or a PsiStatus;
+ * `section.version` gets the PAT's version_number.
+ */
+export function readPat(buf: Buffer, packet: number, pids: Uint16Array, section = scratchSection): number {
+  const status = findSection(buf, packet, TABLE_PAT, MIN_PAT_SECTION_LENGTH, section);
+  if (status < 0) return status;
+  if ((section.end - section.start - SECTION_BODY) % PAT_ENTRY !== 0) return PsiStatus.badLength;
   let count = 0;
-  for (let entry = start + 8; entry + 4 <= scratchEnd[0] && count < pids.length; entry += 4) {
+  for (
+    let entry = section.start + SECTION_BODY;
+    entry < section.end && count < pids.length;
+    entry += PAT_ENTRY
+  ) {
     const program = (buf[entry] << 8) | buf[entry + 1];
     if (program !== 0) pids[count++] = ((buf[entry + 2] & 0x1f) << 8) | buf[entry + 3];
   }
   return count;
 }
 
-/** Reads a PMT: the PCR PID and every elementary PID into `pids`. Returns how many, or -1. */
-export function readPmt(buf: Buffer, packet: number, pids: Uint16Array): number {
-  const start = findSection(buf, packet, TABLE_PMT, scratchEnd);
-  if (start < 0) return -1;
-  const end = scratchEnd[0];
-  if (start + 12 > end) return -1;
+/**
+ * Reads a PMT: the PCR PID and every elementary PID into `pids`. Returns how many, or a PsiStatus;
+ * `section.version` gets the PMT's version_number.
+ */
+export function readPmt(buf: Buffer, packet: number, pids: Uint16Array, section = scratchSection): number {
+  const status = findSection(buf, packet, TABLE_PMT, MIN_PMT_SECTION_LENGTH, section);
+  if (status < 0) return status;
+  const start = section.start;
+  const end = section.end;
   let count = 0;
-  pids[count++] = ((buf[start + 8] & 0x1f) << 8) | buf[start + 9];
-  const programInfoLength = ((buf[start + 10] & 0x0f) << 8) | buf[start + 11];
-  let entry = start + 12 + programInfoLength;
-  while (entry + 5 <= end && count < pids.length) {
-    pids[count++] = ((buf[entry + 1] & 0x1f) << 8) | buf[entry + 2];
-    entry += 5 + (((buf[entry + 3] & 0x0f) << 8) | buf[entry + 4]);
+  pids[count++] = ((buf[start + PMT_PCR_PID] & 0x1f) << 8) | buf[start + PMT_PCR_PID + 1];
+  const programInfoLength =
+    ((buf[start + PMT_PROGRAM_INFO_LENGTH] & 0x0f) << 8) | buf[start + PMT_PROGRAM_INFO_LENGTH + 1];
+  let entry = start + PMT_LOOP + programInfoLength;
+  if (entry > end) return PsiStatus.badLength;
+  while (entry < end) {
+    if (entry + PMT_ES_HEADER > end) return PsiStatus.badLength;
+    if (count < pids.length) pids[count++] = ((buf[entry + 1] & 0x1f) << 8) | buf[entry + 2];
+    entry += PMT_ES_HEADER + (((buf[entry + 3] & 0x0f) << 8) | buf[entry + 4]);
   }
+  if (entry !== end) return PsiStatus.badLength; // an ES_info_length that runs into the CRC
   return count;
 }

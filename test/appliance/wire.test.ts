@@ -26,7 +26,8 @@ const policy = parsePolicy(
 describe("GENEVE codec", () => {
   it("reads the three GWLB options in any order and counts others without touching them", () => {
     const [endpoint, attachment, cookie] = gwlbOptions(0xfeedbeef);
-    const vendor = { optionClass: 0x0103, type: 0x80, data: Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]) };
+    // Type 0x05: the critical bit (0x80) is clear, so a receiver that does not know it carries it on.
+    const vendor = { optionClass: 0x0103, type: 0x05, data: Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]) };
     const inner = buildIpv4Udp({ ...DEFAULT_FLOW, payload: Buffer.from("x") });
     const datagram = buildGeneve({
       protocolType: EtherType.ipv4,
@@ -43,7 +44,7 @@ describe("GENEVE codec", () => {
     const decoded = decodeGeneve(datagram);
     expect(decoded.options.map((o) => [o.optionClass, o.type])).toEqual([
       [AMAZON_OPTION_CLASS, AmazonOption.flowCookie],
-      [0x0103, 0x80],
+      [0x0103, 0x05],
       [AMAZON_OPTION_CLASS, AmazonOption.attachmentId],
       [AMAZON_OPTION_CLASS, AmazonOption.endpointId],
     ]);

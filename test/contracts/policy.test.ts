@@ -84,6 +84,28 @@ describe("policy schema", () => {
     );
   });
 
+  it("defaults the continuity fields and names a bad one", () => {
+    const bare = JSON.parse(defaultText);
+    delete bare.profiles["rtp-mpegts"].rtp.probationPackets;
+    delete bare.profiles["rtp-mpegts"].rtp.handoverSilenceMs;
+    delete bare.profiles["rtp-mpegts"].mpegts.psiErrors;
+    const filled = validatePolicy(bare).profiles["rtp-mpegts"];
+    expect(filled.rtp).toMatchObject({ probationPackets: 8, handoverSilenceMs: 50 });
+    expect(filled.mpegts?.psiErrors).toBe("drop");
+    const bad = JSON.parse(defaultText);
+    bad.profiles["rtp-mpegts"].rtp.probationPackets = 1; // would follow any single stray packet
+    bad.profiles["rtp-mpegts"].rtp.handoverSilenceMs = 0;
+    bad.profiles["rtp-mpegts"].mpegts.psiErrors = "ignore";
+    expect(() => validatePolicy(bad)).toThrow(/rtp\.probationPackets: .*2/);
+    try {
+      validatePolicy(bad);
+    } catch (error) {
+      const issues = (error as PolicyError).issues.join("\n");
+      expect(issues).toMatch(/profiles\.rtp-mpegts\.rtp\.handoverSilenceMs/);
+      expect(issues).toMatch(/profiles\.rtp-mpegts\.mpegts\.psiErrors/);
+    }
+  });
+
   it("rejects unknown fields instead of ignoring a typo", () => {
     const typo = JSON.parse(defaultText);
     typo.flows[0].dstPort = ["5000"];

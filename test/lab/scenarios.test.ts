@@ -9,8 +9,10 @@ import { attacks } from "../../appliance/lab/scenarios/attacks.ts";
 import { clean } from "../../appliance/lab/scenarios/clean.ts";
 import { drain } from "../../appliance/lab/scenarios/drain.ts";
 import { burst, policySourceDown, slowAppliance } from "../../appliance/lab/scenarios/drills.ts";
+import { encoderRestart } from "../../appliance/lab/scenarios/encoder-restart.ts";
 import { failover } from "../../appliance/lab/scenarios/failover.ts";
 import { policyChange } from "../../appliance/lab/scenarios/policy-change.ts";
+import { sourceFailover } from "../../appliance/lab/scenarios/source-failover.ts";
 
 describe("lab scenarios (quick)", () => {
   let lab: Lab;
@@ -89,6 +91,28 @@ describe("lab scenarios (quick)", () => {
     expect(r.packets.cleanLost).toBe(0);
     expect(lab.fleet.appliances.every((a) => a.starts <= 2)).toBe(true);
   }, 40_000);
+
+  for (const [scenario, restarts] of [
+    [encoderRestart, 2],
+    [sourceFailover, 3],
+  ] as const) {
+    it(`${scenario.name}: each restart within its bound, the attacks alongside all refused`, async () => {
+      const r = await scenario.run(lab, progress);
+      expect(r.failures).toEqual([]);
+      const d = r.details as {
+        restarts: { lost: number; bound: number }[];
+        attacks: Record<string, { sent: number; delivered: number }>;
+      };
+      expect(d.restarts).toHaveLength(restarts);
+      for (const restart of d.restarts) expect(restart.lost).toBeLessThanOrEqual(restart.bound);
+      expect(Object.keys(d.attacks)).toEqual(["hijack", "spoof", "replay"]);
+      for (const attack of Object.values(d.attacks)) {
+        expect(attack.sent).toBeGreaterThan(0);
+        expect(attack.delivered).toBe(0);
+      }
+      expect(r.packets.cleanLost).toBe(0);
+    }, 40_000);
+  }
 
   it("drill, slow appliance: a CPU-starved appliance that still answers health checks trips its stall metric", async () => {
     const r = await slowAppliance.run(lab, progress);

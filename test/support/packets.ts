@@ -12,18 +12,24 @@ export const PMT_PID = 0x1000;
 export const VIDEO_PID = 0x100;
 export const AUDIO_PID = 0x101;
 
-export function patPacket(cc: number, pmtPid = PMT_PID): Buffer {
-  return psiPacket(0, cc, patSection(1, pmtPid));
+export function patPacket(cc: number, pmtPid = PMT_PID, version = 0): Buffer {
+  return psiPacket(0, cc, patSection(1, pmtPid, version));
 }
 
 /** PMT listing `pids` (the first is video and carries the PCR, the rest audio). */
-export function pmtPacket(cc: number, pids: readonly number[] = [VIDEO_PID, AUDIO_PID]): Buffer {
+export function pmtPacket(
+  cc: number,
+  pids: readonly number[] = [VIDEO_PID, AUDIO_PID],
+  version = 0,
+  pmtPid = PMT_PID,
+): Buffer {
   return psiPacket(
-    PMT_PID,
+    pmtPid,
     cc,
     pmtSection(
       1,
       pids.map((pid, i) => [i === 0 ? 0x1b : 0x0f, pid] as const),
+      version,
     ),
   );
 }
@@ -42,9 +48,11 @@ export class TsProgram {
   private readonly cc = new Map<number, number>();
   private count = 0;
   readonly esPids: readonly number[];
+  readonly version: number;
 
-  constructor(esPids: readonly number[] = [VIDEO_PID, AUDIO_PID]) {
+  constructor(esPids: readonly number[] = [VIDEO_PID, AUDIO_PID], version = 0) {
     this.esPids = esPids;
+    this.version = version;
   }
 
   private next(pid: number): number {
@@ -57,7 +65,7 @@ export class TsProgram {
   payload(): Buffer {
     const packets: Buffer[] = [];
     if (this.count++ % 10 === 0) {
-      packets.push(patPacket(this.next(0)), pmtPacket(this.next(PMT_PID), this.esPids));
+      packets.push(patPacket(this.next(0)), pmtPacket(this.next(PMT_PID), this.esPids, this.version));
     }
     while (packets.length < 7) {
       const pid = packets.length % 3 === 2 && this.esPids.length > 1 ? this.esPids[1] : this.esPids[0];
@@ -121,13 +129,19 @@ export class CleanStream {
   timestamp: number;
   readonly ssrc: number;
   readonly flow: FlowAddress;
-  readonly program = new TsProgram();
+  readonly program: TsProgram;
 
-  constructor(flow: FlowAddress = DEFAULT_FLOW, ssrc = 0x11223344, sequence = 1000) {
+  constructor(
+    flow: FlowAddress = DEFAULT_FLOW,
+    ssrc = 0x11223344,
+    sequence = 1000,
+    program: TsProgram = new TsProgram(),
+  ) {
     this.flow = flow;
     this.ssrc = ssrc;
     this.sequence = sequence;
     this.timestamp = 90_000;
+    this.program = program;
   }
 
   rtp(): Buffer {

@@ -26,14 +26,19 @@ export function psiPacket(pid: number, cc: number, body: Buffer): Buffer {
   return packet;
 }
 
-export function patSection(programNumber: number, pmtPid: number): Buffer {
+/** version_number (5 bits) and current_next_indicator = 1, as PAT and PMT carry it. */
+function versionByte(version: number): number {
+  return 0xc1 | ((version & 0x1f) << 1);
+}
+
+export function patSection(programNumber: number, pmtPid: number, version = 0): Buffer {
   return section([
     0x00,
     0xb0,
     13,
     0x00,
     0x01,
-    0xc1,
+    versionByte(version),
     0x00,
     0x00,
     programNumber >>> 8,
@@ -44,7 +49,11 @@ export function patSection(programNumber: number, pmtPid: number): Buffer {
 }
 
 /** PMT listing `streams` ([stream_type, pid]); the first stream carries the PCR. */
-export function pmtSection(programNumber: number, streams: readonly (readonly [number, number])[]): Buffer {
+export function pmtSection(
+  programNumber: number,
+  streams: readonly (readonly [number, number])[],
+  version = 0,
+): Buffer {
   const loop = streams.flatMap(([type, pid]) => [type, 0xe0 | (pid >>> 8), pid & 0xff, 0xf0, 0x00]);
   const length = 9 + loop.length + 4;
   const pcrPid = streams[0][1];
@@ -54,7 +63,7 @@ export function pmtSection(programNumber: number, streams: readonly (readonly [n
     length & 0xff,
     programNumber >>> 8,
     programNumber & 0xff,
-    0xc1,
+    versionByte(version),
     0x00,
     0x00,
     0xe0 | (pcrPid >>> 8),
@@ -70,6 +79,8 @@ export interface TsMuxerOptions {
   pids?: { pmt: number; video: number; audio: number };
   /** Every Nth TS packet is audio (the rest video). */
   audioEvery?: number;
+  /** version_number of the PAT and PMT (an encoder bumps it when it restarts or reconfigures). */
+  psiVersion?: number;
 }
 
 export class TsMuxer {
@@ -84,11 +95,16 @@ export class TsMuxer {
     const program = options.programNumber ?? 1;
     this.pids = options.pids ?? DEFAULT_PIDS;
     this.audioEvery = options.audioEvery ?? 10;
-    this.pat = patSection(program, this.pids.pmt);
-    this.pmt = pmtSection(program, [
-      [0x1b, this.pids.video],
-      [0x0f, this.pids.audio],
-    ]);
+    const version = options.psiVersion ?? 0;
+    this.pat = patSection(program, this.pids.pmt, version);
+    this.pmt = pmtSection(
+      program,
+      [
+        [0x1b, this.pids.video],
+        [0x0f, this.pids.audio],
+      ],
+      version,
+    );
   }
 
   private nextCc(pid: number): number {

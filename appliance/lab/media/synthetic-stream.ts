@@ -3,7 +3,7 @@
  * RTP packet as MediaConnect's RTP outputs carry it, PAT/PMT every 100 ms and a PCR with them.
  */
 import { TS_PACKET_SIZE } from "../../wire/mpegts.ts";
-import { TsMuxer } from "./mpegts.ts";
+import { TsMuxer, type TsMuxerOptions } from "./mpegts.ts";
 import { RTP_HEADER_LENGTH, RtpPacketizer } from "./rtp.ts";
 
 export interface SyntheticStreamOptions {
@@ -12,6 +12,8 @@ export interface SyntheticStreamOptions {
   ssrc: number;
   tsPacketsPerRtp?: number;
   sequence?: number;
+  /** The program's PIDs and PSI version (an encoder restart may change both). */
+  muxer?: TsMuxerOptions;
 }
 
 const PSI_INTERVAL_MS = 100;
@@ -19,12 +21,13 @@ const PSI_INTERVAL_MS = 100;
 export class SyntheticStream {
   readonly packetIntervalMs: number;
   readonly rtp: RtpPacketizer;
-  private readonly muxer = new TsMuxer();
+  private readonly muxer: TsMuxer;
   private readonly tsPerRtp: number;
   private lastPsiMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: SyntheticStreamOptions) {
     this.tsPerRtp = options.tsPacketsPerRtp ?? 7;
+    this.muxer = new TsMuxer(options.muxer);
     this.packetIntervalMs = (this.tsPerRtp * TS_PACKET_SIZE * 8 * 1000) / options.bitrate;
     this.rtp = new RtpPacketizer({ ssrc: options.ssrc, sequence: options.sequence });
   }
