@@ -223,6 +223,64 @@ describe("the lab as the whole pipeline, in a browser", () => {
     expect(await attribute(page, `.card[data-appliance="${carrying}"]`, "data-state")).toBe("healthy");
   }, 45_000);
 
+  it("drains the appliance carrying the picture from its button: nothing lost, and other actions wait", async () => {
+    const carrying = pipeline.view()[0].appliance!;
+    const stats = lab.activeSources().find((s) => s.stats?.name === "studio-a")!.stats!;
+    const lostBefore = stats.lost;
+    const before = await player(page);
+    const replacedBefore = (await timeline(page)).filter((t) =>
+      t.includes(`operator: appliance ${carrying} replaced`),
+    ).length;
+    await page.click(`button[data-action="drain"][data-appliance="${carrying}"]`);
+    // One appliance out at a time: a second action is refused with the reason, and bad requests too.
+    const other = carrying === 1 ? 2 : 1;
+    const post = (action: string, body: string) =>
+      fetch(new URL(`/api/actions/${action}`, url), { method: "POST", body });
+    const busy = await post("kill", JSON.stringify({ appliance: other }));
+    expect(busy.status).toBe(409);
+    expect(((await busy.json()) as { message: string }).message).toMatch(/^wait: /);
+    expect((await post("kill", "{}")).status).toBe(400);
+    expect((await post("kill", "not json")).status).toBe(400);
+    expect((await post("reboot", "{}")).status).toBe(405);
+    await until(
+      "the drain and the replacement on the timeline",
+      async () => {
+        const items = await timeline(page);
+        return (
+          items.some((t) => t.includes(`operator: appliance ${carrying} drained, exit 0`)) &&
+          items.filter((t) => t.includes(`operator: appliance ${carrying} replaced`)).length > replacedBefore
+        );
+      },
+      25_000,
+    );
+    const after = await player(page);
+    expect(stats.lost).toBe(lostBefore);
+    expect(after.decodedFrames).toBeGreaterThan(before.decodedFrames);
+    expect(after.stalls).toBe(before.stalls);
+  }, 40_000);
+
+  it("starts an attack from its button: nothing of it reaches MediaLive, the drops show on the page", async () => {
+    const before = await player(page);
+    await page.click("#attack");
+    const over = await until(
+      "the attack's summary on the timeline",
+      async () => (await timeline(page)).find((t) => t.includes("operator: attack over")),
+      20_000,
+    );
+    expect(over).toContain("delivered: unlisted 0, hijack 0");
+    expect(over).toMatch(/flow_not_allowed \d+/);
+    expect(over).toMatch(/rtp_ssrc_changed \d+/);
+    expect(over).toMatch(/rate_packets \d+/);
+    await until(
+      "the drops in the chart",
+      async () => Number(await attribute(page, "#chart-drops", "data-series")) >= 3,
+      5000,
+    );
+    const after = await player(page);
+    expect(after.decodedFrames).toBeGreaterThan(before.decodedFrames);
+    expect(after.stalls).toBe(before.stalls);
+  }, 30_000);
+
   it("rotates the whitelist from its button: the slot changes hands and the page shows it", async () => {
     await page.click("#rotate");
     await until(

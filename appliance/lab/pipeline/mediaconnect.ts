@@ -291,7 +291,7 @@ export class MediaConnectStandIn {
     ingest.session = session;
     ingest.pending = null;
     this.lab.event(
-      `${ingest.spec.label} (${ingest.spec.address}) on air via ${this.admittedBy(ingest.spec.address)?.name ?? "?"}: RTP to ${output.dst}:${flow.dstPort}, appliance ${flow.target + 1}`,
+      `${ingest.spec.label} (${ingest.spec.address}) on air via ${this.admittedBy(ingest.spec.address)?.name ?? "?"}: RTP to ${output.dst}:${flow.dstPort}, ${flow.target >= 0 ? `appliance ${flow.target + 1}` : "waiting for a healthy appliance"}`,
     );
     this.options.onSession?.(session);
     return session;

@@ -40,45 +40,51 @@ export class OperatorActions {
   }
 
   kill(number: number): ActionAnswer {
-    const refusal = this.fleetRefusal(number);
-    if (refusal) return { ok: false, message: refusal };
-    const lab = this.lab;
-    const index = number - 1;
-    const target = lab.emulator.targets[index];
-    this.fleetBusy = `appliance ${number} was killed and is being replaced`;
-    lab.fleet.kill(index);
-    const message = `operator: killed appliance ${number} (SIGKILL) carrying ${target.flows} flow(s)`;
-    lab.event(message);
-    void (async () => {
-      try {
-        await lab.waitFor(() => target.state === "unhealthy", `appliance ${number} unhealthy`, 15_000);
-        await lab.sleep(1000);
-        await lab.replace(lab.fleet.appliances[index]);
-        lab.event(`operator: appliance ${number} replaced`);
-      } catch (error) {
-        lab.event(`operator: replacing appliance ${number} failed: ${(error as Error).message}`);
-      } finally {
-        this.fleetBusy = null;
-      }
-    })();
-    return { ok: true, message };
+    const target = this.lab.emulator.targets[number - 1];
+    return this.outAndBack(
+      number,
+      `appliance ${number} was killed and is being replaced`,
+      `operator: killed appliance ${number} (SIGKILL) carrying ${target?.flows ?? 0} flow(s)`,
+      () => this.lab.fleet.kill(number - 1),
+      async () => {
+        await this.lab.waitFor(() => target.state === "unhealthy", `appliance ${number} unhealthy`, 15_000);
+        await this.lab.sleep(1000);
+      },
+    );
   }
 
   drain(number: number): ActionAnswer {
+    let exited: Promise<number | null> = Promise.resolve(null);
+    return this.outAndBack(
+      number,
+      `appliance ${number} is draining`,
+      `operator: appliance ${number} deregistered and sent SIGTERM (drain)`,
+      () => {
+        this.lab.emulator.deregister(number - 1);
+        exited = this.lab.fleet.terminate(number - 1);
+      },
+      async () => this.lab.event(`operator: appliance ${number} drained, exit ${await exited}`),
+    );
+  }
+
+  /** Takes appliance `number` out now, then (in the background) waits for `gone` and replaces it. */
+  private outAndBack(
+    number: number,
+    busy: string,
+    message: string,
+    takeOut: () => void,
+    gone: () => Promise<void>,
+  ): ActionAnswer {
     const refusal = this.fleetRefusal(number);
     if (refusal) return { ok: false, message: refusal };
     const lab = this.lab;
-    const index = number - 1;
-    this.fleetBusy = `appliance ${number} is draining`;
-    lab.emulator.deregister(index);
-    const exited = lab.fleet.terminate(index);
-    const message = `operator: appliance ${number} deregistered and sent SIGTERM (drain)`;
+    this.fleetBusy = busy;
+    takeOut();
     lab.event(message);
     void (async () => {
       try {
-        const code = await exited;
-        lab.event(`operator: appliance ${number} drained, exit ${code}`);
-        await lab.replace(lab.fleet.appliances[index]);
+        await gone();
+        await lab.replace(lab.fleet.appliances[number - 1]);
         lab.event(`operator: appliance ${number} replaced`);
       } catch (error) {
         lab.event(`operator: replacing appliance ${number} failed: ${(error as Error).message}`);
