@@ -204,7 +204,11 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   try {
     if (web) {
-      const where = await web.start();
+      const where = await web.start().catch((error: Error) => {
+        throw new Error(
+          `the dashboard cannot listen (${error.message}); pick another --web HOST:PORT or --no-web`,
+        );
+      });
       console.log(`  dashboard: ${pc.cyan(where)}`);
     }
     // The contributors dial in while the appliances come up: their first packets wait for a healthy target.
@@ -253,7 +257,7 @@ async function main(): Promise<number> {
   web?.finish(runSummary(report));
   if (flags.screenshot && web) {
     const { screenshotDashboard } = await import("./web/screenshot.ts");
-    const shot = await screenshotDashboard(web.url(), flags.screenshot).catch(
+    const shot = await screenshotDashboard(web.url(), flags.screenshot, pipeline !== null).catch(
       (error: Error) => error.message,
     );
     console.log(shot === flags.screenshot ? `  screenshot: ${shot}` : pc.yellow(`  no screenshot: ${shot}`));

@@ -56,8 +56,9 @@ function drawPicture(sample: Sample): void {
   const current = program(sample.contributors);
   player.play(
     current?.playlist ?? null,
-    sample.contributors.length ? "no contributor on air" : "no pipeline",
+    sample.contributors.length ? "no contributor on air" : "no contribution pipeline in this run",
   );
+  $<HTMLButtonElement>("#rotate").disabled = sample.contributors.length === 0;
   $("#program-name").textContent = current
     ? `${current.label} via appliance ${current.appliance ?? "-"} (session ${current.session})`
     : "";
@@ -89,7 +90,7 @@ function redraw(): void {
   drawTimeline(state.events);
   if (!sample) return;
   drawContributors(sample);
-  drawAppliances(state.samples, state.mode === "live" && !state.finished);
+  drawAppliances(state.samples, state.mode === "live");
   drawStreams(sample);
   drawPicture(sample);
   charts.update(state.samples);

@@ -24,7 +24,8 @@ export class Player {
   private readonly overlay: HTMLElement;
   private readonly liveSyncSegments: number;
   private hls: Hls | null = null;
-  private url: string | null = null;
+  /** What it plays: a playlist, null for off air, undefined before it was first told. */
+  private url: string | null | undefined = undefined;
   private lastTime = -1;
   private stalledSince = 0;
   private stalls = 0;
@@ -40,7 +41,7 @@ export class Player {
 
   /** Plays `url` (a no-op when it already does); null shows the picture as off air. */
   play(url: string | null, offAirText = "off air"): void {
-    if (url === this.url) return;
+    if (url === this.url && (url !== null || this.overlay.textContent === offAirText)) return;
     this.url = url;
     this.hls?.destroy();
     this.hls = null;
