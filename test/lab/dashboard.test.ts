@@ -63,6 +63,8 @@ async function until<T>(what: string, probe: () => Promise<T | null | false>, ti
   }
 }
 
+const actionStatus = (page: Page) => page.$eval("#action-status", (el) => el.textContent ?? "");
+
 const timeline = (page: Page) =>
   page.$$eval("#timeline li", (items) => items.map((li) => li.textContent ?? ""));
 
@@ -189,11 +191,7 @@ describe("the lab as the whole pipeline, in a browser", () => {
     const buffer = Math.min(before.bufferedAhead, PLAYER.segmentSeconds * PLAYER.liveSyncSegments);
     expect(buffer).toBeGreaterThan(1);
     await page.click(`button[data-action="kill"][data-appliance="${carrying}"]`);
-    await until(
-      "the kill on the page",
-      async () => (await page.$eval("#action-status", (el) => el.textContent ?? "")).includes("killed"),
-      5000,
-    );
+    await until("the kill on the page", async () => (await actionStatus(page)).includes("killed"), 5000);
     await until(
       "failover and replacement on the timeline",
       async () => {
@@ -232,6 +230,11 @@ describe("the lab as the whole pipeline, in a browser", () => {
       t.includes(`operator: appliance ${carrying} replaced`),
     ).length;
     await page.click(`button[data-action="drain"][data-appliance="${carrying}"]`);
+    await until(
+      "the drain accepted on the page",
+      async () => (await actionStatus(page)).includes("SIGTERM"),
+      5000,
+    );
     // One appliance out at a time: a second action is refused with the reason, and bad requests too.
     const other = carrying === 1 ? 2 : 1;
     const post = (action: string, body: string) =>
@@ -290,7 +293,7 @@ describe("the lab as the whole pipeline, in a browser", () => {
         (await attribute(page, '#contributors tr[data-contributor="studio-b"]', "data-state")) === "refused",
       20_000,
     );
-    expect(await page.$eval("#action-status", (el) => el.textContent)).toContain("studio-b out, remote-c in");
+    expect(await actionStatus(page)).toContain("studio-b out, remote-c in");
     expect((await timeline(page)).some((t) => t.includes("whitelist rotated"))).toBe(true);
     expect(await attribute(page, '#contributors tr[data-contributor="studio-a"]', "data-state")).toBe("live");
   }, 30_000);
