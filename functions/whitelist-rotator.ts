@@ -20,7 +20,13 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/cl
 import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { RotatorMetric, ServiceName } from "../contracts/automation-metrics.ts";
-import { type CidrError, cidrsOverlap, isWorldOpen, parseCidr } from "../contracts/cidr.ts";
+import {
+  assign,
+  type ContributorEntry,
+  Contributors,
+  effectiveEntries,
+  ScheduleError,
+} from "../contracts/contributor-schedule.ts";
 import { DetailType, EVENT_SOURCE } from "../contracts/events.ts";
 import { RotatorEnv } from "../contracts/function-env.ts";
 import { PolicyError, validatePolicy } from "../contracts/policy.ts";
@@ -33,7 +39,7 @@ import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
 const tools = createTools(ServiceName.whitelistRotator);
 const { logger, metrics } = tools;
 
-export const CLOSED_CIDR = "192.0.2.1/32";
+export { assign, CLOSED_CIDR, effectiveEntries } from "../contracts/contributor-schedule.ts";
 
 const Settings = z.object({
   [RotatorEnv.contributorsParameter]: z.string().min(1),
@@ -43,84 +49,11 @@ const Settings = z.object({
   [RotatorEnv.eventBusName]: z.string().min(1).default("default"),
 });
 
-const isoTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), "expected an ISO 8601 time");
-
-export const ContributorEntry = z
-  .object({
-    cidr: z.string(),
-    label: z.string().min(1).max(128),
-    notBefore: isoTime.optional(),
-    expiresAt: isoTime.optional(),
-  })
-  .strict();
-export const Contributors = z.array(ContributorEntry).max(100);
-export type ContributorEntry = z.infer<typeof ContributorEntry>;
-
 export const clients = {
   ssm: new SSMClient({}),
   mediaConnect: new MediaConnectClient({}),
   events: new EventBridgeClient({}),
 };
-
-/** The CIDRs in force at `now`, validated: malformed or world-open entries refuse the whole rotation. */
-export function effectiveEntries(entries: ContributorEntry[], now: Date): { cidr: string; label: string }[] {
-  const problems: string[] = [];
-  const active: { cidr: string; label: string }[] = [];
-  for (const entry of entries) {
-    let canonical: string;
-    try {
-      const cidr = parseCidr(entry.cidr);
-      if (isWorldOpen(cidr)) {
-        problems.push(`${entry.label}: ${entry.cidr} is open to the whole internet`);
-        continue;
-      }
-      canonical = cidr.text;
-    } catch (error) {
-      problems.push(`${entry.label}: ${(error as CidrError).message}`);
-      continue;
-    }
-    if (entry.notBefore && entry.expiresAt && Date.parse(entry.notBefore) >= Date.parse(entry.expiresAt)) {
-      problems.push(`${entry.label}: notBefore is not before expiresAt`);
-      continue;
-    }
-    const started = !entry.notBefore || Date.parse(entry.notBefore) <= now.getTime();
-    const expired = entry.expiresAt !== undefined && Date.parse(entry.expiresAt) <= now.getTime();
-    if (started && !expired) active.push({ cidr: canonical, label: entry.label });
-  }
-  if (problems.length > 0) throw new InvalidInputError(`contributor entries refused: ${problems.join("; ")}`);
-  return active.sort((a, b) => a.cidr.localeCompare(b.cidr));
-}
-
-/**
- * Which CIDR each source gets: sources keep a CIDR that stays active, the rest are filled in order,
- * and sources left over are closed. Refuses more active entries than sources, or overlapping ones.
- */
-export function assign(
-  sources: { arn: string; name: string; cidr: string | undefined }[],
-  active: { cidr: string; label: string }[],
-): Map<string, string> {
-  for (let i = 0; i < active.length; i++) {
-    for (let j = i + 1; j < active.length; j++) {
-      if (cidrsOverlap(parseCidr(active[i].cidr), parseCidr(active[j].cidr))) {
-        throw new InvalidInputError(
-          `active contributors ${active[i].label} (${active[i].cidr}) and ${active[j].label} (${active[j].cidr}) overlap`,
-        );
-      }
-    }
-  }
-  if (active.length > sources.length) {
-    throw new InvalidInputError(
-      `${active.length} contributor entries are active (${active.map((a) => `${a.label} ${a.cidr}`).join(", ")}) but the flow has ${sources.length} source(s), each with one whitelist CIDR; refusing rather than widening`,
-    );
-  }
-  const out = new Map<string, string>();
-  const remaining = active.map((a) => a.cidr).filter((cidr) => !sources.some((s) => s.cidr === cidr));
-  for (const source of sources) {
-    if (source.cidr && active.some((a) => a.cidr === source.cidr)) out.set(source.arn, source.cidr);
-    else out.set(source.arn, remaining.shift() ?? CLOSED_CIDR);
-  }
-  return out;
-}
 
 export interface RotationResult {
   changed: boolean;
@@ -206,6 +139,7 @@ async function rotate(trigger: Trigger, settings: z.output<typeof Settings>): Pr
     plan = assign(sources, active);
   } catch (error) {
     metrics.addMetric(RotatorMetric.refused, MetricUnit.Count, 1);
+    if (error instanceof ScheduleError) throw new InvalidInputError(error.message, { cause: error });
     throw error;
   }
 

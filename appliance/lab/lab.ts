@@ -26,7 +26,18 @@ export interface LabOptions {
   drainSeconds: number;
   /** Where clean streams come from: the synthetic muxer, or one real ffmpeg encoder fanned out. */
   source: "synthetic" | "ffmpeg";
+  /** Loopback addresses of the emulator and the appliances, when not the defaults of addressing.ts
+   * (a second lab on the same host, e.g. a test beside the scenario tests). */
+  addresses?: { emulator: string; appliance: (index: number) => string };
 }
+
+export interface LabEvent {
+  /** Seconds since the lab started. */
+  at: number;
+  message: string;
+}
+
+export type DeliveryListener = (flow: Flow, payload: Buffer, latencyMs: number) => void;
 
 const PUMP_MS = 2;
 
@@ -34,7 +45,11 @@ export class Lab {
   readonly options: LabOptions;
   readonly fleet: Fleet;
   readonly emulator: GwlbEmulator;
-  readonly events: { at: number; message: string }[] = [];
+  readonly events: LabEvent[] = [];
+  /** Told of every event as it happens (the dashboard's timeline). */
+  readonly eventListeners = new Set<(event: LabEvent) => void>();
+  /** Told of every delivered payload, beside the scenario's own observer (the MediaLive stand-in). */
+  readonly deliveryListeners = new Set<DeliveryListener>();
   readonly policyFile: string;
   readonly startedAt = performance.now();
   private sources: Source[] = [];
@@ -50,8 +65,10 @@ export class Lab {
       policyFile: this.policyFile,
       logDir: options.runDir,
       drainSeconds: options.drainSeconds,
+      address: options.addresses?.appliance,
     });
     this.emulator = new GwlbEmulator({
+      address: options.addresses?.emulator,
       targets: this.fleet.appliances.map((a) => ({ address: a.address, healthUrl: a.healthUrl })),
       healthIntervalMs: options.healthIntervalMs,
       healthyThreshold: options.healthyThreshold,
@@ -67,7 +84,14 @@ export class Lab {
   }
 
   event(message: string): void {
-    this.events.push({ at: (this.now() - this.startedAt) / 1000, message });
+    const event = { at: this.elapsedSeconds(), message };
+    this.events.push(event);
+    for (const listener of this.eventListeners) listener(event);
+  }
+
+  /** Seconds since the lab started, the time base of events and the dashboard's charts. */
+  elapsedSeconds(): number {
+    return (this.now() - this.startedAt) / 1000;
   }
 
   /** Writes the policy the appliances read (write + rename, so a reader never sees half a file). */
@@ -138,6 +162,7 @@ export class Lab {
     if (source?.stats && payload.length >= 12 && payload.readUInt32BE(8) === source.ssrc)
       source.stats.receive(payload, latencyMs);
     this.onDeliver?.(flow, payload, latencyMs);
+    for (const listener of this.deliveryListeners) listener(flow, payload, latencyMs);
   }
 
   private readonly statsByFlow = new Map<Flow, Source>();
@@ -199,6 +224,11 @@ export class Lab {
     }
     for (const source of out) this.addSource(source);
     return out;
+  }
+
+  /** The sources sending now (scenario streams, attacks, the pipeline's outputs). */
+  activeSources(): readonly Source[] {
+    return this.sources;
   }
 
   addSource(source: Source): void {

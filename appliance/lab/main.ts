@@ -1,8 +1,10 @@
 /**
  * `npm start [-- options]`: the whole data plane on one machine. Starts N real appliances on loopback,
- * a GWLB emulator in front of them and a sink behind, plays the scenarios (all of them by default),
- * shows a live view, then prints a summary and writes lab-report.json. Exit status 1 when any
- * scenario's expectation failed, 2 when the lab could not run.
+ * a GWLB emulator in front of them and a sink behind, the contribution pipeline beside them (SRT
+ * contributors → MediaConnect stand-in → appliances → MediaLive stand-in → HLS) and the dashboard,
+ * plays the scenarios (all of them by default), shows a live view, then prints a summary and writes
+ * lab-report.json and lab-report.html. Exit status 1 when any scenario's expectation failed, 2 when
+ * the lab could not run.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,12 +13,25 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import pc from "picocolors";
 import { type PolicyInput, validatePolicy } from "../../contracts/policy.ts";
 import { Lab, type LabOptions } from "./lab.ts";
-import { type LabReport, summaryTable, writeReport } from "./report.ts";
+import { Pipeline } from "./pipeline/pipeline.ts";
+import { missingTools } from "./pipeline/processes.ts";
+import {
+  htmlReportPath,
+  type LabReport,
+  runSummary,
+  summaryTable,
+  writeHtmlReport,
+  writeReport,
+} from "./report.ts";
 import { LAB_RATE_BURST_SECONDS, LAB_RATE_CEILING_PPS } from "./scenarios/attacks.ts";
 import { DRILLS, SCENARIOS, scenarioNamed } from "./scenarios/index.ts";
 import type { ScenarioResult } from "./scenarios/scenario.ts";
 import { ffmpegAvailable } from "./sources.ts";
 import { LiveView } from "./view/live-view.ts";
+import { OperatorActions } from "./web/actions.ts";
+import { chromiumAvailable } from "./web/browser.ts";
+import { DashboardServer } from "./web/server.ts";
+import { Telemetry } from "./web/telemetry.ts";
 
 function number(min: number, max: number) {
   return (value: string) => {
@@ -52,8 +67,33 @@ const program = new Command("npm start --")
       .choices(["synthetic", "ffmpeg"])
       .default("synthetic"),
   )
-  .option("--report <file>", "where to write the JSON report", "lab-report.json")
-  .option("--no-view", "plain progress lines instead of the live view");
+  .option(
+    "--report <file>",
+    "where to write the JSON report (the HTML one goes beside it)",
+    "lab-report.json",
+  )
+  .option("--no-view", "plain progress lines instead of the live view")
+  .addOption(
+    new Option("--web <host:port>", "where the dashboard is served")
+      .argParser(hostPort)
+      .default({ host: "127.0.0.1", port: 8090 }, "127.0.0.1:8090"),
+  )
+  .option("--no-web", "no dashboard (the pipeline still runs and the reports are still written)")
+  .option("--no-pipeline", "no SRT contributors, MediaConnect/MediaLive stand-ins or HLS")
+  .option("--screenshot <file>", "at the end of the run, a PNG of the dashboard from headless Chromium")
+  .option("--keep-serving", "after the last scenario, keep the lab and its dashboard up until Ctrl-C", false);
+
+function hostPort(value: string): { host: string; port: number } {
+  const match = /^([\w.-]+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new InvalidArgumentError("expected HOST:PORT, e.g. 127.0.0.1:8090");
+  return { host: match[1], port };
+}
+
+/** When the lab's contributor schedule hands the second studio's slot to the remote contributor. */
+function handoverSeconds(quick: boolean): number {
+  return quick ? 20 : 40;
+}
 
 /** The appliances' policy in the lab: the shipped default with lab-sized rate ceilings, and the
  * MediaConnect set narrowed to subnet A so that the whitelist rotation has something to add. */
@@ -102,21 +142,49 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  if (flags.screenshot && (!flags.web || !chromiumAvailable())) {
+    console.error(
+      "--screenshot needs the dashboard (no --no-web) and Chromium (Debian: apt-get install chromium).",
+    );
+    return 2;
+  }
   const names: string[] = (flags.scenario as string[]).flatMap((n) =>
     n === "all" ? SCENARIOS.map((s) => s.name) : n === "drills" ? DRILLS.map((s) => s.name) : [n],
   );
   const scenarios = names.map((n) => scenarioNamed(n)!);
   const options = labOptions(flags as Parameters<typeof labOptions>[0]);
   const lab = new Lab(options);
+  const missing = flags.pipeline ? missingTools() : [];
+  const pipeline =
+    flags.pipeline && missing.length === 0
+      ? new Pipeline({ lab, handoverAt: new Date(Date.now() + handoverSeconds(options.quick) * 1000) })
+      : null;
+  const telemetry = new Telemetry(lab, pipeline);
+  const web = flags.web
+    ? new DashboardServer({
+        ...(flags.web as { host: string; port: number }),
+        lab,
+        telemetry,
+        actions: new OperatorActions(lab, pipeline),
+        hlsDir: pipeline?.hlsDir ?? null,
+      })
+    : null;
   const view = new LiveView(lab, Boolean(flags.view) && Boolean(process.stdout.isTTY));
   const startedAt = new Date();
+  const stopAll = async () => {
+    telemetry.stop();
+    pipeline?.stop();
+    await Promise.all([lab.stop(), web?.stop()]);
+  };
   let interrupted = false;
+  let release: (() => void) | null = null;
   const onSignal = () => {
+    if (release) return release();
     if (interrupted) process.exit(130);
     interrupted = true;
     view.stop();
     console.log(pc.yellow("\ninterrupted: stopping the appliances"));
-    void lab.stop().finally(() => process.exit(130));
+    void stopAll().finally(() => process.exit(130));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -127,24 +195,49 @@ async function main(): Promise<number> {
         `  ${options.appliances} appliances, ${options.streams} × ${flags.bitrate} Mbit/s ${options.source} streams, ${scenarios.length} scenario(s)${options.quick ? ", quick" : ""}; logs in ${options.runDir}`,
       ),
   );
+  if (flags.pipeline && !pipeline)
+    console.log(
+      pc.yellow(
+        `  no contribution pipeline: ${missing.join(" and ")} not found (Debian: apt-get install ffmpeg srt-tools)`,
+      ),
+    );
   const results: ScenarioResult[] = [];
   try {
-    await lab.start();
+    if (web) {
+      const where = await web.start().catch((error: Error) => {
+        throw new Error(
+          `the dashboard cannot listen (${error.message}); pick another --web HOST:PORT or --no-web`,
+        );
+      });
+      console.log(`  dashboard: ${pc.cyan(where)}`);
+    }
+    // The contributors dial in while the appliances come up: their first packets wait for a healthy target.
+    await Promise.all([lab.start(), pipeline?.start()]);
+    telemetry.start();
+    if (pipeline && !(await pipeline.waitForPicture(10_000)))
+      lab.event("the first contributor's picture is not up after 10 s; see the run directory's logs");
+    else if (pipeline) lab.event(`picture up after ${lab.elapsedSeconds().toFixed(1)} s`);
     view.start();
     for (const [i, scenario] of scenarios.entries()) {
       view.setScenario(scenario.name, i + 1, scenarios.length);
+      telemetry.setScenario(scenario.name, i + 1, scenarios.length);
       lab.event(`scenario ${scenario.name} started`);
-      results.push(await scenario.run(lab, (fraction, note) => view.progress(fraction, note)));
+      results.push(
+        await scenario.run(lab, (fraction, note) => {
+          view.progress(fraction, note);
+          telemetry.progress(fraction, note);
+        }),
+      );
       lab.event(`scenario ${scenario.name}: ${results.at(-1)!.verdict}`);
     }
   } catch (error) {
     view.stop();
     console.error(pc.red(`lab failed: ${(error as Error).message}`));
-    await lab.stop();
+    await stopAll();
     return 2;
   }
   view.stop();
-  await lab.stop();
+  await telemetry.sample();
   const verdict = results.every((r) => r.verdict !== "fail") ? "pass" : "fail";
   const report: LabReport = {
     startedAt: startedAt.toISOString(),
@@ -161,10 +254,28 @@ async function main(): Promise<number> {
     events: lab.events,
     runDir: options.runDir,
   };
+  web?.finish(runSummary(report));
+  if (flags.screenshot && web) {
+    const { screenshotDashboard } = await import("./web/screenshot.ts");
+    const shot = await screenshotDashboard(web.url(), flags.screenshot, pipeline !== null).catch(
+      (error: Error) => error.message,
+    );
+    console.log(shot === flags.screenshot ? `  screenshot: ${shot}` : pc.yellow(`  no screenshot: ${shot}`));
+  }
+  if (flags.keepServing && web) {
+    console.log(`  the run is over; the lab and ${web.url()} stay up until Ctrl-C`);
+    await new Promise<void>((resolve) => {
+      release = resolve;
+    });
+  }
+  telemetry.stop();
+  await stopAll();
   writeReport(flags.report, report);
+  const html = htmlReportPath(flags.report);
+  await writeHtmlReport(html, report, telemetry.samples);
   console.log(summaryTable(results));
   console.log(
-    `${verdict === "pass" ? pc.green("all scenarios passed") : pc.red("some scenarios failed")} in ${report.durationSeconds} s; report: ${flags.report}; appliance logs: ${options.runDir}`,
+    `${verdict === "pass" ? pc.green("all scenarios passed") : pc.red("some scenarios failed")} in ${report.durationSeconds} s; report: ${flags.report}, ${html}; appliance logs: ${options.runDir}`,
   );
   return verdict === "pass" ? 0 : 1;
 }

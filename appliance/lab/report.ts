@@ -1,8 +1,15 @@
-/** The end of a run: a summary table for people and lab-report.json for machines. */
+/**
+ * The end of a run: a summary table for people, lab-report.json for machines and lab-report.html
+ * (the run's charts, timeline and verdicts in one file that opens offline).
+ */
 import { writeFileSync } from "node:fs";
 import Table from "cli-table3";
 import pc from "picocolors";
+import { PLAYER } from "./pipeline/medialive.ts";
 import type { ScenarioResult } from "./scenarios/scenario.ts";
+import { offlinePage } from "./web/page.ts";
+import type { RunSummary, Sample } from "./web/protocol.ts";
+import { timelineEvent } from "./web/telemetry.ts";
 
 export interface LabReport {
   startedAt: string;
@@ -16,6 +23,27 @@ export interface LabReport {
 
 export function writeReport(path: string, report: LabReport): void {
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** Where the HTML report goes: beside the JSON one (`lab-report.json` → `lab-report.html`). */
+export function htmlReportPath(jsonPath: string): string {
+  return `${jsonPath.replace(/\.json$/i, "")}.html`;
+}
+
+export function runSummary(report: LabReport): RunSummary {
+  return { verdict: report.verdict, durationSeconds: report.durationSeconds, scenarios: report.scenarios };
+}
+
+export async function writeHtmlReport(path: string, report: LabReport, samples: Sample[]): Promise<void> {
+  const page = await offlinePage({
+    startedAt: report.startedAt,
+    mode: "report",
+    samples,
+    events: report.events.map(timelineEvent),
+    player: PLAYER,
+    finished: runSummary(report),
+  });
+  writeFileSync(path, page);
 }
 
 export function summaryTable(results: readonly ScenarioResult[]): string {

@@ -147,6 +147,8 @@ describe("whitelist rotator", () => {
     expect(error?.message).toMatch(
       /3 contributor entries are active .* 2 source\(s\).*refusing rather than widening/,
     );
+    expect(error?.name).toBe("InvalidInputError");
+    expect((error?.cause as Error | undefined)?.name).toBe("ScheduleError"); // the schedule's own error, kept
     expect(mediaConnect.commandCalls(UpdateFlowSourceCommand as never)).toHaveLength(0);
   });
 

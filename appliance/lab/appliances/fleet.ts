@@ -57,12 +57,19 @@ export class Fleet {
   private readonly logDir: string;
   private readonly drainSeconds: number;
 
-  constructor(options: { count: number; policyFile: string; logDir: string; drainSeconds: number }) {
+  constructor(options: {
+    count: number;
+    policyFile: string;
+    logDir: string;
+    drainSeconds: number;
+    /** Loopback address of appliance `index` (default applianceAddress). */
+    address?: (index: number) => string;
+  }) {
     this.policyFile = options.policyFile;
     this.logDir = options.logDir;
     this.drainSeconds = options.drainSeconds;
     this.appliances = Array.from({ length: options.count }, (_, index) => {
-      const address = applianceAddress(index);
+      const address = (options.address ?? applianceAddress)(index);
       return {
         index,
         address,

@@ -66,6 +66,8 @@ export interface EmulatorOptions {
   healthyThreshold: number;
   unhealthyThreshold: number;
   deregistrationDelayMs: number;
+  /** Loopback address the emulator sends from and takes returns on (default EMULATOR_ADDRESS). */
+  address?: string;
   onDeliver: (flow: Flow, payload: Buffer, latencyMs: number) => void;
   onEvent?: (message: string) => void;
 }
@@ -132,7 +134,7 @@ export class GwlbEmulator {
   async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.returns.once("error", reject);
-      this.returns.bind(GENEVE_PORT, EMULATOR_ADDRESS, () => resolve());
+      this.returns.bind(GENEVE_PORT, this.options.address ?? EMULATOR_ADDRESS, () => resolve());
     });
     this.healthTimer = setInterval(() => void this.checkHealth(), this.options.healthIntervalMs);
     await this.checkHealth();
@@ -241,7 +243,9 @@ export class GwlbEmulator {
 
   async addFlow(spec: FlowSpec): Promise<Flow> {
     const socket = dgram.createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
-    await new Promise<void>((resolve) => socket.bind(0, EMULATOR_ADDRESS, () => resolve()));
+    await new Promise<void>((resolve) =>
+      socket.bind(0, this.options.address ?? EMULATOR_ADDRESS, () => resolve()),
+    );
     const cookie = this.nextCookie++ >>> 0;
     const flow: Flow = {
       ...spec,
