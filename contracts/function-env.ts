@@ -57,4 +57,6 @@ export const ApplianceArtifact = {
   bundle: "dist/appliance/stream-intel-appliance.mjs",
   systemdUnit: "appliance/deploy/stream-intel-appliance.service",
   defaultPolicy: "appliance/policy.default.json",
+  /** The receive loop's native I/O addon for the instances (Graviton), loaded from beside the bundle. */
+  nativeAddon: "dist/appliance/stream-intel-io-linux-arm64.node",
 } as const;

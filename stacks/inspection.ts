@@ -38,6 +38,7 @@ alternatives --set node /usr/bin/node-22 || true
 id stream-intel >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin stream-intel
 install -d -m 0755 /opt/stream-intel /etc/stream-intel
 aws s3 cp s3://${bucket}/appliance/stream-intel-appliance.mjs /opt/stream-intel/stream-intel-appliance.mjs
+aws s3 cp s3://${bucket}/appliance/stream-intel-io-linux-arm64.node /opt/stream-intel/stream-intel-io-linux-arm64.node
 aws s3 cp s3://${bucket}/appliance/stream-intel-appliance.service /etc/systemd/system/stream-intel-appliance.service
 TOKEN=$(curl -sX PUT http://169.254.169.254/latest/api/token -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
 INSTANCE_ID=$(curl -s -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/instance-id)
@@ -158,6 +159,7 @@ export function createInspection(
     });
   upload("stream-intel-appliance.mjs", ApplianceArtifact.bundle);
   upload("stream-intel-appliance.service", ApplianceArtifact.systemdUnit);
+  upload("stream-intel-io-linux-arm64.node", ApplianceArtifact.nativeAddon);
 
   const instanceRole = new iam.Role(named(config, "appliance-role"), {
     assumeRolePolicy: JSON.stringify({

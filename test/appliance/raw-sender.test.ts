@@ -45,7 +45,18 @@ const asUnprivileged = (withRaw: boolean) => [
 async function capture(file: string, count: number): Promise<ChildProcess> {
   const tshark = spawn(
     "tshark",
-    ["-i", "lo", "-f", `udp and src host ${APPLIANCE} and dst port 6081`, "-c", String(count), "-a", "duration:20", "-w", file],
+    [
+      "-i",
+      "lo",
+      "-f",
+      `udp and src host ${APPLIANCE} and dst port 6081`,
+      "-c",
+      String(count),
+      "-a",
+      "duration:20",
+      "-w",
+      file,
+    ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";
@@ -111,9 +122,11 @@ describe.runIf(canGrant || process.env.CI)("raw sender (--sender raw)", () => {
       expect(await gwlb.waitForCount(flows.length * perFlow)).toBe(flows.length * perFlow);
       // Every return came from its own flow's port (never 6081), in order, unchanged.
       const back = new Map<number, Buffer[]>();
-      for (const [i, port] of gwlb.sourcePorts.entries()) back.set(port, [...(back.get(port) ?? []), gwlb.received[i]]);
+      for (const [i, port] of gwlb.sourcePorts.entries())
+        back.set(port, [...(back.get(port) ?? []), gwlb.received[i]]);
       expect([...back.keys()].sort()).toEqual([...sent.keys()].sort());
-      for (const [port, datagrams] of sent) expect(back.get(port), `flow from port ${port}`).toEqual(datagrams);
+      for (const [port, datagrams] of sent)
+        expect(back.get(port), `flow from port ${port}`).toEqual(datagrams);
       if (tshark.exitCode === null) await once(tshark, "exit");
     } finally {
       tshark.kill();
@@ -190,7 +203,9 @@ describe.runIf(canGrant || process.env.CI)("raw sender (--sender raw)", () => {
       { encoding: "utf8", timeout: 20_000 },
     );
     expect(run.status).toBe(1);
-    expect(run.stderr).toMatch(/--sender raw: cannot open a raw IPv4 socket \(Operation not permitted\).*CAP_NET_RAW/);
+    expect(run.stderr).toMatch(
+      /--sender raw: cannot open a raw IPv4 socket \(Operation not permitted\).*CAP_NET_RAW/,
+    );
   });
 
   it("refuses --sender raw on the dgram backend as a usage error", () => {
