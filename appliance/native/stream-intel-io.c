@@ -247,6 +247,7 @@ static uint16_t checksum_fold(uint64_t sum) {
 
 /* ---------- lifetime ---------- */
 
+/* Runs once per handle: from on_uv_closed, or from open_fail before the handle ever existed. */
 static void release(io_t *io) {
   if (io->fd >= 0) close(io->fd);
   if (io->raw_fd >= 0) close(io->raw_fd);
@@ -261,15 +262,6 @@ static void release(io_t *io) {
   free(io->tx_iov);
   free(io->dest);
   free(io->raw_headers);
-  io->rx = NULL;
-  io->rx_iov = NULL;
-  io->peer = NULL;
-  io->control = NULL;
-  io->local = NULL;
-  io->tx = NULL;
-  io->tx_iov = NULL;
-  io->dest = NULL;
-  io->raw_headers = NULL;
 }
 
 static void drop_references(io_t *io) {

@@ -6,40 +6,17 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { loadNativeIo } from "../../appliance/dataplane/io/native-addon.ts";
 import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
 import { APPLIANCE_BIN, ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
 import { CleanStream, DEFAULT_FLOW } from "../support/packets.ts";
+import { asUnprivileged, canGrantRaw, readablePolicy } from "../support/unprivileged.ts";
 
 const APPLIANCE = "127.0.21.2";
 const GWLB = "127.0.21.1";
-const NOBODY = 65534;
-
-// Readable by the unprivileged user the daemon runs as.
-const dir = mkdtempSync(path.join(tmpdir(), "si-raw-"));
-chmodSync(dir, 0o755);
-const policyFile = path.join(dir, "policy.json");
-writeFileSync(policyFile, readFileSync(new URL("../../appliance/policy.default.json", import.meta.url)));
-chmodSync(policyFile, 0o644);
-
-const native = loadNativeIo();
-/** Whether this test process may hand CAP_NET_RAW on (root, as here and in CI). */
-const canGrant = native.io !== null && native.io.probeRaw() === undefined && process.getuid?.() === 0;
-
-/** Runs the appliance as `nobody` with CAP_NET_RAW as its only (ambient) capability, as the unit does. */
-const asUnprivileged = (withRaw: boolean) => [
-  "setpriv",
-  `--reuid=${NOBODY}`,
-  `--regid=${NOBODY}`,
-  "--clear-groups",
-  ...(withRaw ? ["--inh-caps=+net_raw", "--ambient-caps=+net_raw"] : ["--inh-caps=-all"]),
-  process.execPath,
-];
+const { dir, policyFile } = readablePolicy("si-raw-");
 
 /** Starts tshark on loopback for the appliance's returns; resolves once it is capturing. */
 async function capture(file: string, count: number): Promise<ChildProcess> {
@@ -71,7 +48,7 @@ async function capture(file: string, count: number): Promise<ChildProcess> {
   return tshark;
 }
 
-describe.runIf(canGrant || process.env.CI)("raw sender (--sender raw)", () => {
+describe.runIf(canGrantRaw || process.env.CI)("raw sender (--sender raw)", () => {
   let gwlb: GwlbPeer;
   let appliance: ApplianceProcess | null = null;
 
@@ -85,8 +62,7 @@ describe.runIf(canGrant || process.env.CI)("raw sender (--sender raw)", () => {
   });
 
   it("can run here (root hands CAP_NET_RAW to the unprivileged daemon)", () => {
-    expect(native.io, native.io ? "" : (native as { reason: string }).reason).not.toBeNull();
-    expect(canGrant).toBe(true);
+    expect(canGrantRaw).toBe(true);
   });
 
   it("returns each flow byte for byte from the source port GWLB sent it from, with checksums tshark accepts", async () => {
@@ -185,10 +161,11 @@ describe.runIf(canGrant || process.env.CI)("raw sender (--sender raw)", () => {
   });
 
   it("refuses to start without CAP_NET_RAW, saying why", () => {
+    const [launcher, ...launcherArgs] = asUnprivileged(false);
     const run = spawnSync(
-      "setpriv",
+      launcher,
       [
-        ...asUnprivileged(false).slice(1),
+        ...launcherArgs,
         ...APPLIANCE_NODE_FLAGS,
         APPLIANCE_BIN,
         "--geneve",

@@ -3,26 +3,17 @@
  * documented behaviour is only that the datagram comes back), and counts, per flow, the returns that
  * kept the flow's own port: all of them from a `--sender raw` appliance, none from `--sender udp`.
  */
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadNativeIo } from "../../appliance/dataplane/io/native-addon.ts";
 import { type Flow, GwlbEmulator } from "../../appliance/lab/gwlb/emulator.ts";
 import { ApplianceProcess } from "../support/appliance-process.ts";
 import { rtpPacket, TsProgram } from "../support/packets.ts";
+import { asUnprivileged, canGrantRaw, readablePolicy } from "../support/unprivileged.ts";
 
 const EMULATOR = "127.0.22.1";
 const APPLIANCE = "127.0.22.2";
 const PER_FLOW = 10;
 
-const dir = mkdtempSync(path.join(tmpdir(), "si-emu-port-"));
-chmodSync(dir, 0o755);
-const policyFile = path.join(dir, "policy.json");
-writeFileSync(policyFile, readFileSync(new URL("../../appliance/policy.default.json", import.meta.url)));
-chmodSync(policyFile, 0o644);
-const native = loadNativeIo();
-const canRaw = native.io !== null && native.io.probeRaw() === undefined;
+const { policyFile } = readablePolicy("si-emu-port-");
 
 async function run(sender: "udp" | "raw"): Promise<Flow[]> {
   const appliance = new ApplianceProcess({
@@ -30,18 +21,7 @@ async function run(sender: "udp" | "raw"): Promise<Flow[]> {
     policyFile,
     extraArgs: ["--sender", sender],
     // raw: an unprivileged user holding only CAP_NET_RAW, as the systemd unit runs it
-    launcher:
-      sender === "raw"
-        ? [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=+net_raw",
-            "--ambient-caps=+net_raw",
-            process.execPath,
-          ]
-        : undefined,
+    launcher: sender === "raw" ? asUnprivileged(true) : undefined,
   });
   running = appliance;
   await appliance.waitHealthy();
@@ -102,7 +82,7 @@ describe("emulator: outer source port of returns", () => {
     }
   });
 
-  it.runIf(canRaw || process.env.CI)(
+  it.runIf(canGrantRaw || process.env.CI)(
     "sees every return of a --sender raw appliance come from the flow's own source port",
     async () => {
       for (const flow of await run("raw")) {
