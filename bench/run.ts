@@ -242,8 +242,17 @@ async function flowMemory(policyFile: string): Promise<MemoryPoint[]> {
         basePort: 1024,
       });
       await sender.result;
+      // Until (nearly) every flow is in the table, or, on a host too busy to deliver them all, until the
+      // count stops growing: the figure is per flow actually held either way.
+      let last = -1;
       await appliance.waitFor(
-        async () => (await appliance.metric("stream_intel_active_flows")) >= flows * 0.99,
+        async () => {
+          const active = await appliance.metric("stream_intel_active_flows");
+          const settled = active >= flows * 0.99 || active === last;
+          last = active;
+          if (!settled) await new Promise((resolve) => setTimeout(resolve, 500));
+          return settled;
+        },
         `${flows} flows`,
         30_000,
       );

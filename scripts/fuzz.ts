@@ -16,6 +16,8 @@ import { compilePolicy } from "../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../appliance/dataplane/counters.ts";
 import { Inspector } from "../appliance/dataplane/inspector.ts";
 import { MAX_DATAGRAM_BYTES } from "../appliance/dataplane/io/receive-loop.ts";
+import { buildNative, type NativeTarget } from "../appliance/native/build.ts";
+import { HOST_TARGET } from "../appliance/native/layout.ts";
 import { mutate, seededRandom } from "../appliance/wire/mutate.ts";
 import { DROP_REASONS } from "../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../contracts/policy.ts";
@@ -94,6 +96,7 @@ function inProcess(): number {
 }
 
 async function live(): Promise<boolean> {
+  if (ioBackend === "native") buildNative(HOST_TARGET as NativeTarget);
   const dir = mkdtempSync(path.join(tmpdir(), "si-fuzz-"));
   const policyFile = path.join(dir, "policy.json");
   writeFileSync(policyFile, policyText);

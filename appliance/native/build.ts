@@ -5,6 +5,7 @@
  *
  *   npm run build:native                  # linux-x64 and linux-arm64 (the instances)
  *   npm run build:native -- linux-arm64   # one target
+ *   npm run build:native -- host          # this machine's, unless it is up to date
  *
  * Output: appliance/native/prebuilds/<platform>-<arch>/stream-intel-io.node (layout.ts; not committed,
  * rebuilt when the C source is newer).
@@ -13,7 +14,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ADDON_FILE } from "./layout.ts";
+import { ADDON_FILE, HOST_TARGET } from "./layout.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -88,11 +89,14 @@ export function buildNative(target: NativeTarget, { force = false } = {}): strin
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const wanted = process.argv.slice(2);
-  const targets = (wanted.length ? wanted : Object.keys(NATIVE_TARGETS)) as NativeTarget[];
+  const host = wanted.length === 1 && wanted[0] === "host";
+  const targets = (
+    host ? [HOST_TARGET] : wanted.length ? wanted : Object.keys(NATIVE_TARGETS)
+  ) as NativeTarget[];
   for (const target of targets) {
     if (!(target in NATIVE_TARGETS))
       throw new Error(`unknown target ${target}: ${Object.keys(NATIVE_TARGETS)}`);
-    const out = buildNative(target, { force: true });
+    const out = buildNative(target, { force: !host });
     console.log(`${path.relative(root, out)}: ${(statSync(out).size / 1024).toFixed(0)} KiB`);
   }
 }
