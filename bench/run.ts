@@ -631,7 +631,7 @@ async function main(): Promise<void> {
     `CPU per datagram read at 100k pps (µs; one core's worth of packets/s in brackets): ${CONTESTANTS.map((w) => `${LABEL[w]} ${cpuAt100k[w].toFixed(2)} (${(1e6 / cpuAt100k[w] / 1000).toFixed(0)}k)`).join(", ")}; native costs ${(cpuAt100k.native / cpuAt100k.cEcho).toFixed(2)} × the C echo, ${(cpuAt100k.native / cpuAt100k.nodeEcho).toFixed(2)} × the Node echo.`,
   );
   console.log(
-    `p99 added latency at 100k pps (a p99 of 100001 µs is the histogram's ceiling: ≥ 100 ms): native ${added100k.nativeOverCEcho} µs over the C echo (${added100k.nativeOverNodeEcho} µs over the Node echo); dgram ${added100k.dgramOverCEcho} µs over the C echo. p99 native / C echo / Node echo / dgram: ${CONTESTANTS.map((w) => added100k.p99[w]?.p99 ?? "-").join(" / ")} µs.`,
+    `p99 added latency at 100k pps (a p99 of 100001 µs is the histogram's ceiling: ≥ 100 ms): native ${added100k.nativeOverCEcho} µs over the C echo (${added100k.nativeOverNodeEcho} µs over the Node echo); dgram ${added100k.dgramOverCEcho} µs over the C echo. p99 ${CONTESTANTS.map((w) => `${LABEL[w]} ${added100k.p99[w]?.p99 ?? "-"} µs`).join(", ")}.`,
   );
   for (const [bytes, sizeSteps] of Object.entries(bySize)) {
     console.log(
