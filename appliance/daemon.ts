@@ -9,6 +9,7 @@ import { type ApplianceConfig, parseConfig } from "./control/config.ts";
 import { pinReceiveLoops } from "./control/cpu-affinity.ts";
 import { type EmfSnapshot, emfLine, snapshot } from "./control/emf.ts";
 import { type HealthState, startHttpServer } from "./control/http-server.ts";
+import { decideIoBackend } from "./control/io-backend.ts";
 import { createLogger, type Logger } from "./control/logger.ts";
 import { createRegistry } from "./control/metrics.ts";
 import { FilePolicySource, type PolicySource, SsmPolicySource } from "./control/policy-sources.ts";
@@ -107,6 +108,18 @@ export class Daemon {
       logger.warn(
         { event: "node_flags", missing },
         `node was started without ${missing.join(" ")}: expect receive-loop stalls of several ms under load (see contracts/appliance-runtime.ts)`,
+      );
+    const io = decideIoBackend(config);
+    this.pool.backend = io.backend;
+    if (io.fallback)
+      logger.warn(
+        { event: "io_backend", backend: io.backend, sender: config.sender, fallback: io.fallback },
+        `native I/O addon unavailable, receive loops run on Node's dgram: ${io.fallback}`,
+      );
+    else
+      logger.info(
+        { event: "io_backend", backend: io.backend, sender: config.sender, addon: io.addon },
+        `receive loops on the ${io.backend} I/O backend, ${config.sender} sender`,
       );
     const registry = createRegistry({
       counters: this.pool.counters,

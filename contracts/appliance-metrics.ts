@@ -46,6 +46,8 @@ export const DROP_REASONS = [
   "rtp_ssrc_handover",
   "ts_psi_crc",
   "ts_psi_length",
+  /** Larger than a receive slot (9,216 bytes: GWLB's 8,500-byte inner MTU plus GENEVE and options). */
+  "datagram_oversize",
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -95,6 +97,11 @@ export const PrometheusMetric = {
   forwardingStalled: "stream_intel_forwarding_stalled",
   healthy: "stream_intel_healthy",
   draining: "stream_intel_draining",
+  /**
+   * Receive loops by I/O backend (`backend`: `native` = the batched addon, `dgram` = Node's UDP socket, the
+   * fallback) and sender (`sender`: `udp` or `raw`).
+   */
+  ioBackend: "stream_intel_io_backend",
 } as const;
 
 export const EMF_NAMESPACE = "StreamIntel/Appliance";
@@ -116,6 +123,8 @@ export const EmfMetric = {
   processingP99Micros: "ProcessingP99Micros",
   /** Datagrams the kernel dropped before the appliance could read them (receive buffer full). */
   socketReceiveDrops: "SocketReceiveDrops",
+  /** Receive loops running on Node's dgram socket because the native addon could not load (0 normally). */
+  ioBackendFallback: "IoBackendFallback",
 } as const;
 
 export const EmfDimension = { stage: "Stage", instanceId: "InstanceId" } as const;

@@ -68,12 +68,15 @@ export interface InstanceFile {
 
 const bundle = "dist/appliance/stream-intel-appliance.mjs";
 const systemdUnit = "appliance/deploy/stream-intel-appliance.service";
+const nativeAddon = "dist/appliance/stream-intel-io-linux-arm64.node";
 
 /** Where the appliance build (`npm run build:appliance`) leaves the files the instances download. */
 export const ApplianceArtifact = {
   bundle,
   systemdUnit,
   defaultPolicy: "appliance/policy.default.json",
+  /** The receive loop's native I/O addon for the instances (Graviton), loaded from beside the bundle. */
+  nativeAddon,
   /**
    * Everything an instance downloads: the stack uploads each one (keyed by its content digest) and user
    * data fetches and verifies each one, so a changed file changes the launch template and the ASG's
@@ -82,5 +85,6 @@ export const ApplianceArtifact = {
   instanceFiles: [
     { source: bundle, installTo: "/opt/stream-intel/stream-intel-appliance.mjs", mode: "0755" },
     { source: systemdUnit, installTo: "/etc/systemd/system/stream-intel-appliance.service", mode: "0644" },
+    { source: nativeAddon, installTo: "/opt/stream-intel/stream-intel-io-linux-arm64.node", mode: "0644" },
   ] as readonly InstanceFile[],
 } as const;

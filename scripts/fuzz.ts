@@ -1,8 +1,11 @@
 /**
- * `npm run fuzz [-- --quick] [--iterations N] [--seed S]`: throws random and structure-aware mutated
- * GENEVE datagrams at the inspector in-process and then at a live daemon over loopback, with clean
- * packets in between that must all come back. Any input that makes the inspector throw is written to
- * test/fixtures/fuzz/ (replayed by the regression test) and the run fails.
+ * `npm run fuzz [-- --quick] [--iterations N] [--live N] [--seed S] [--io-backend native|dgram]`: throws
+ * random and structure-aware mutated GENEVE datagrams at the inspector in-process and then at a live
+ * daemon over loopback (its native batched receive loop unless told otherwise), with clean packets in
+ * between that must all come back. The live daemon first gets the datagrams the receive slots must
+ * survive: zero-length, cut short anywhere, and larger than a slot; each must be counted under its
+ * reason. Any input that makes the inspector throw is written to test/fixtures/fuzz/ (replayed by the
+ * regression test) and the run fails.
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,6 +15,9 @@ import { parseArgs } from "node:util";
 import { compilePolicy } from "../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../appliance/dataplane/counters.ts";
 import { Inspector } from "../appliance/dataplane/inspector.ts";
+import { MAX_DATAGRAM_BYTES } from "../appliance/dataplane/io/receive-loop.ts";
+import { buildNative, type NativeTarget } from "../appliance/native/build.ts";
+import { HOST_TARGET } from "../appliance/native/layout.ts";
 import { mutate, seededRandom } from "../appliance/wire/mutate.ts";
 import { DROP_REASONS } from "../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../contracts/policy.ts";
@@ -24,8 +30,10 @@ const { values } = parseArgs({
     iterations: { type: "string" },
     live: { type: "string" },
     seed: { type: "string" },
+    "io-backend": { type: "string", default: "native" },
   },
 });
+const ioBackend = values["io-backend"] as "native" | "dgram";
 const iterations = Number(values.iterations ?? (values.quick ? 200_000 : 2_000_000));
 const liveIterations = Number(values.live ?? (values.quick ? 50_000 : 300_000));
 const seed = Number(values.seed ?? Date.now() % 1_000_000);
@@ -88,13 +96,15 @@ function inProcess(): number {
 }
 
 async function live(): Promise<boolean> {
+  if (ioBackend === "native") buildNative(HOST_TARGET as NativeTarget);
   const dir = mkdtempSync(path.join(tmpdir(), "si-fuzz-"));
   const policyFile = path.join(dir, "policy.json");
   writeFileSync(policyFile, policyText);
-  const appliance = new ApplianceProcess({ address: "127.0.40.2", policyFile });
+  const appliance = new ApplianceProcess({ address: "127.0.40.2", policyFile, ioBackend });
   const gwlb = await GwlbPeer.bind("127.0.40.1");
   try {
     await appliance.waitHealthy();
+    if (!(await edges(appliance, gwlb))) return false;
     const rssBefore = Number(
       /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${appliance.proc.pid}/status`, "utf8"))?.[1],
     );
@@ -122,13 +132,51 @@ async function live(): Promise<boolean> {
     );
     const received = await appliance.metric("stream_intel_packets_received_total");
     console.log(
-      `live daemon: ${liveIterations.toLocaleString()} datagrams, ${received.toLocaleString()} received, clean ${back}/${cleanSent.size} back, healthy ${healthy}, RSS ${(rssBefore / 1024).toFixed(0)} → ${(rssAfter / 1024).toFixed(0)} MiB`,
+      `live daemon (${ioBackend} I/O): ${liveIterations.toLocaleString()} datagrams, ${received.toLocaleString()} received, clean ${back}/${cleanSent.size} back, healthy ${healthy}, RSS ${(rssBefore / 1024).toFixed(0)} → ${(rssAfter / 1024).toFixed(0)} MiB`,
     );
     return healthy && back === cleanSent.size && appliance.proc.exitCode === null;
   } finally {
     gwlb.close();
     await appliance.stop();
   }
+}
+
+/**
+ * What the receive slots must survive, sent slowly enough that the kernel drops none: zero-length
+ * datagrams, clean ones cut short at every length, and ones larger than a slot. Each is counted under
+ * its reason (geneve_malformed / any parse reason / datagram_oversize), none comes back, the daemon stays
+ * healthy.
+ */
+async function edges(appliance: ApplianceProcess, gwlb: GwlbPeer): Promise<boolean> {
+  const random = seededRandom(seed + 2);
+  const clean = new CleanStream({ ...DEFAULT_FLOW, src: "10.0.2.201", srcPort: 47001 }).next();
+  const sent = { zero: 200, truncated: clean.length - 1, oversize: 200 };
+  const before = await appliance.metric("stream_intel_packets_received_total");
+  const send = async (datagram: Buffer, i: number) => {
+    gwlb.socket.send(datagram, 6081, appliance.address);
+    if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  for (let i = 0; i < sent.zero; i++) await send(Buffer.alloc(0), i);
+  for (let cut = 1; cut < clean.length; cut++) await send(clean.subarray(0, cut), cut);
+  for (let i = 0; i < sent.oversize; i++) {
+    const size = MAX_DATAGRAM_BYTES + 1 + Math.floor(random() * (65_000 - MAX_DATAGRAM_BYTES));
+    await send(Buffer.concat([clean, Buffer.alloc(size - clean.length, 0x47)]), i);
+  }
+  const total = sent.zero + sent.truncated + sent.oversize;
+  await appliance.waitFor(
+    async () => (await appliance.metric("stream_intel_packets_received_total")) - before >= total,
+    "every edge datagram read",
+    10_000,
+  );
+  const oversize = await appliance.metric("stream_intel_packets_dropped_total", {
+    reason: "datagram_oversize",
+  });
+  const forwarded = await appliance.metric("stream_intel_packets_forwarded_total");
+  const healthy = (await appliance.health()).status === 200;
+  console.log(
+    `edge datagrams (${ioBackend}): ${sent.zero} zero-length, ${sent.truncated} truncated (every length), ${sent.oversize} larger than a ${MAX_DATAGRAM_BYTES}-byte slot → read ${total}, ${oversize} counted datagram_oversize, ${forwarded} returned, healthy ${healthy}`,
+  );
+  return oversize === sent.oversize && forwarded === 0 && healthy && gwlb.received.length === 0;
 }
 
 const crashes = inProcess();

@@ -21,6 +21,7 @@ export interface ApplianceConfig {
   drainSeconds: number;
   returnPort: number;
   sender: SenderKind;
+  ioBackend: IoBackendChoice;
   socketBufferBytes: number;
   emfIntervalSeconds: number;
   stage: string;
@@ -29,6 +30,9 @@ export interface ApplianceConfig {
   stallSeconds: number;
   cpuAffinity: "auto" | "off";
 }
+
+export const IO_BACKEND_CHOICES = ["auto", "native", "dgram"] as const;
+export type IoBackendChoice = (typeof IO_BACKEND_CHOICES)[number];
 
 export function parseHostPort(value: string): HostPort {
   const match = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(value);
@@ -113,10 +117,22 @@ export function buildCommand(): Command {
         .argParser(integer(1, 65535)),
     )
     .addOption(
-      new Option("--sender <kind>", "how datagrams are returned (see README: outer source port)")
+      new Option(
+        "--sender <kind>",
+        "how datagrams are returned: udp (from port 6081) or raw (from GWLB's own source port; needs CAP_NET_RAW and the native backend)",
+      )
         .env("SI_SENDER")
         .choices(SENDER_KINDS)
         .default("udp"),
+    )
+    .addOption(
+      new Option(
+        "--io-backend <kind>",
+        "receive loop I/O: native (batched recvmmsg/sendmmsg addon), dgram (Node's UDP socket), auto (native, else dgram with a warning)",
+      )
+        .env("SI_IO_BACKEND")
+        .choices(IO_BACKEND_CHOICES)
+        .default("auto"),
     )
     .addOption(
       new Option(
@@ -173,6 +189,10 @@ export function parseConfig(argv: readonly string[]): ApplianceConfig {
   const o = command.opts();
   if (!o.policy && !o.policySsm)
     command.error("error: one of --policy FILE or --policy-ssm NAME is required");
+  if (o.sender === "raw" && o.ioBackend === "dgram")
+    command.error("error: --sender raw needs the native I/O backend (--io-backend auto or native)");
+  if (o.sender === "raw" && o.geneve.host.includes(":"))
+    command.error("error: --sender raw returns over IPv4 only; --geneve must be an IPv4 address");
   return {
     geneve: o.geneve,
     health: o.health,
@@ -183,6 +203,7 @@ export function parseConfig(argv: readonly string[]): ApplianceConfig {
     drainSeconds: o.drainSeconds,
     returnPort: o.returnPort,
     sender: o.sender,
+    ioBackend: o.ioBackend,
     socketBufferBytes: o.socketBuffer,
     emfIntervalSeconds: o.emfInterval,
     stage: o.stage,

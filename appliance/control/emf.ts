@@ -4,7 +4,15 @@
  * gauges (active flows) and the stall flag, which is 1 if any check during the interval saw a stall.
  */
 import { DROP_REASONS, EMF_NAMESPACE, EmfDimension, EmfMetric } from "../../contracts/appliance-metrics.ts";
-import { ALERT_BASE, Counter, DROP_BASE, HISTOGRAM_BASE, PROCESSING_BUCKETS } from "../dataplane/counters.ts";
+import {
+  ALERT_BASE,
+  Counter,
+  DROP_BASE,
+  HISTOGRAM_BASE,
+  IoBackendCode,
+  PROCESSING_BUCKETS,
+  SLOTS_PER_WORKER,
+} from "../dataplane/counters.ts";
 import { total } from "./metrics.ts";
 
 export interface EmfSnapshot {
@@ -16,6 +24,8 @@ export interface EmfSnapshot {
   policyFailures: number;
   socketDrops: number;
   buckets: number[];
+  /** Receive loops on the dgram fallback right now. */
+  dgramLoops: number;
 }
 
 export function snapshot(
@@ -32,6 +42,9 @@ export function snapshot(
   }
   const buckets: number[] = [];
   for (let b = 0; b <= PROCESSING_BUCKETS.length; b++) buckets.push(total(view, workers, HISTOGRAM_BASE + b));
+  let dgramLoops = 0;
+  for (let w = 0; w < workers; w++)
+    if (view[w * SLOTS_PER_WORKER + Counter.ioBackend] === IoBackendCode.dgram) dgramLoops++;
   return {
     received: total(view, workers, Counter.received),
     forwarded: total(view, workers, Counter.forwarded),
@@ -41,6 +54,7 @@ export function snapshot(
     policyFailures,
     socketDrops,
     buckets,
+    dgramLoops,
   };
 }
 
@@ -76,6 +90,7 @@ export function emfLine(
     [EmfMetric.activeFlows, "Count", activeFlows],
     [EmfMetric.forwardingStalled, "Count", stalled ? 1 : 0],
     [EmfMetric.processingP99Micros, "Microseconds", p99Micros(before.buckets, after.buckets)],
+    [EmfMetric.ioBackendFallback, "Count", after.dgramLoops],
   ];
   const document: Record<string, unknown> = {
     _aws: {

@@ -10,8 +10,10 @@ import {
   Counter,
   DROP_BASE,
   HISTOGRAM_BASE,
+  IoBackendCode,
   PROCESSING_BUCKETS,
   RULE_BASE,
+  SenderCode,
   SLOTS_PER_WORKER,
 } from "../dataplane/counters.ts";
 
@@ -197,6 +199,26 @@ export function createRegistry(source: MetricsSource): client.Registry {
     registers: [registry],
     collect() {
       this.set(source.health().draining ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: PrometheusMetric.ioBackend,
+    help: "receive loops by I/O backend (native addon, or dgram: the fallback) and sender (udp, raw)",
+    labelNames: ["backend", "sender"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [backend, code] of Object.entries(IoBackendCode))
+        for (const [sender, senderCode] of Object.entries(SenderCode)) {
+          let loops = 0;
+          for (let w = 0; w < workers; w++)
+            if (
+              view[w * SLOTS_PER_WORKER + Counter.ioBackend] === code &&
+              view[w * SLOTS_PER_WORKER + Counter.sender] === senderCode
+            )
+              loops++;
+          if (loops > 0) this.set({ backend, sender }, loops);
+        }
     },
   });
   registry.registerMetric(processingHistogram(view, workers) as unknown as client.Metric);

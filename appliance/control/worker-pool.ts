@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import type { Policy } from "../../contracts/policy.ts";
 import { allocateCounters, Counter, workerCounters } from "../dataplane/counters.ts";
 import type { SecurityEvent } from "../dataplane/inspector.ts";
+import type { IoBackend } from "../dataplane/io/receive-loop.ts";
 import type { FromWorker, ToWorker, WorkerOptions } from "../dataplane/worker.ts";
 import type { ApplianceConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
@@ -31,6 +32,8 @@ export class WorkerPool {
   private readonly slots: Slot[];
   private readonly entry: string | URL;
   private readonly config: ApplianceConfig;
+  /** The receive loops' I/O, decided once at start-up (control/io-backend.ts). */
+  backend: IoBackend = "dgram";
   private readonly logger: Logger;
   private readonly onEvent: (event: SecurityEvent, worker: number) => void;
   /** Called when a receive loop is listening (first start or restart). */
@@ -80,6 +83,8 @@ export class WorkerPool {
       reusePort: this.size > 1,
       socketBufferBytes: this.config.socketBufferBytes,
       counters: this.counters,
+      backend: this.backend,
+      sender: this.config.sender,
     };
     const worker = new Worker(this.entry, { workerData: data, name: `dataplane-${index}` });
     const slot = this.slots[index];

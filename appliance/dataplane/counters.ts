@@ -22,7 +22,16 @@ export const Counter = {
   processingSum: 11,
   processingCount: 12,
   bound: 13,
+  /** The loop's I/O backend (IoBackendCode), set when it is listening. */
+  ioBackend: 14,
+  /** How the loop returns datagrams (SenderCode), set when it is listening. */
+  sender: 15,
 } as const;
+
+/** Values of Counter.ioBackend (0 = not listening yet). */
+export const IoBackendCode = { native: 1, dgram: 2 } as const;
+/** Values of Counter.sender. */
+export const SenderCode = { udp: 1, raw: 2 } as const;
 
 /** Upper bounds, in seconds, of the processing-time histogram (one inspect + send call). */
 export const PROCESSING_BUCKETS = [

@@ -1,7 +1,12 @@
 /**
- * How an allowed datagram goes back to the GWLB. The send path sits behind this one interface because
- * AWS does not document whether GWLB accepts a return from source port 6081 (a plain UDP socket) or
- * only from the flow's own source port (what raw-socket appliances do); see DESIGN.md.
+ * How an allowed datagram goes back to the GWLB. AWS does not document whether GWLB accepts a return
+ * from source port 6081 (a plain UDP socket) or only from the flow's own source port (what raw-socket
+ * appliances do); see DESIGN.md. So there are two senders, chosen by `--sender`:
+ *
+ *   udp  through the receiving socket: source port 6081, no capability needed. On the dgram backend it is
+ *        UdpSocketSender below; on the native backend the addon's sendmmsg on the same socket.
+ *   raw  through a raw IPv4 socket (IP_HDRINCL, CAP_NET_RAW) with a new outer IPv4/UDP header whose source
+ *        port is the one GWLB sent the datagram from; native backend only (appliance/native/).
  */
 import type { Socket } from "node:dgram";
 import { Counter } from "./counters.ts";
@@ -11,7 +16,7 @@ export interface PacketSender {
   send(buf: Buffer, address: string, port: number): void;
 }
 
-export const SENDER_KINDS = ["udp"] as const;
+export const SENDER_KINDS = ["udp", "raw"] as const;
 export type SenderKind = (typeof SENDER_KINDS)[number];
 
 /** Returns through the receiving socket itself, so the outer source port is the one we listen on. */

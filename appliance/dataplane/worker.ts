@@ -1,16 +1,21 @@
 /**
  * One receive loop: a UDP socket on the GENEVE port (SO_REUSEPORT when there are several, so the kernel
- * keeps each GWLB flow, whose outer source port is fixed, on one loop), the inspector, and the sender.
- * Runs in a worker thread; talks to the control thread only through messages and the shared counters.
+ * keeps each GWLB flow, whose outer source port is fixed, on one loop), the inspector, and the way back.
+ * The socket I/O is the native addon's batched loop (io/native-loop.ts) or Node's dgram (io/dgram-loop.ts),
+ * as the control thread decided. Runs in a worker thread; talks to the control thread only through
+ * messages and the shared counters.
  */
-import dgram from "node:dgram";
 import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import type { Policy } from "../../contracts/policy.ts";
 import { compilePolicy } from "./compiled-policy.ts";
-import { Counter, HISTOGRAM_BASE, PROCESSING_BUCKETS, workerCounters } from "./counters.ts";
+import { Counter, IoBackendCode, SenderCode, workerCounters } from "./counters.ts";
 import { Inspector, type SecurityEvent } from "./inspector.ts";
-import { literalLookup, UdpSocketSender } from "./sender.ts";
+import { startDgramLoop } from "./io/dgram-loop.ts";
+import { loadNativeIo } from "./io/native-addon.ts";
+import { startNativeLoop } from "./io/native-loop.ts";
+import type { IoBackend, ListeningInfo, LoopContext, LoopOptions, ReceiveLoop } from "./io/receive-loop.ts";
+import type { SenderKind } from "./sender.ts";
 
 export interface WorkerOptions {
   role: "dataplane";
@@ -22,11 +27,21 @@ export interface WorkerOptions {
   reusePort: boolean;
   socketBufferBytes: number;
   counters: SharedArrayBuffer;
+  backend: IoBackend;
+  sender: SenderKind;
 }
 
 export type ToWorker = { type: "policy"; policy: Policy; generation: number } | { type: "close" };
 export type FromWorker =
-  | { type: "listening"; address: string; port: number; receiveBuffer: number; sendBuffer: number }
+  | {
+      type: "listening";
+      address: string;
+      port: number;
+      receiveBuffer: number;
+      sendBuffer: number;
+      backend: IoBackend;
+      sender: SenderKind;
+    }
   | { type: "policy-applied"; generation: number; flows: number }
   | { type: "event"; event: SecurityEvent }
   | { type: "error"; message: string }
@@ -34,7 +49,6 @@ export type FromWorker =
 
 const HEARTBEAT_MS = 100;
 const SWEEP_MS = 250;
-const BUCKET_BOUNDS_MS = PROCESSING_BUCKETS.map((s) => s * 1000);
 
 export function runWorker(options: WorkerOptions): void {
   const port = parentPort;
@@ -42,45 +56,37 @@ export function runWorker(options: WorkerOptions): void {
   const post = (message: FromWorker) => port.postMessage(message);
   const counters = workerCounters(options.counters, options.index);
   const inspector = new Inspector(counters, (event) => post({ type: "event", event }));
-  const socket = dgram.createSocket({
-    type: options.host.includes(":") ? "udp6" : "udp4",
+  const context: LoopContext = {
+    inspector,
+    counters,
+    onError: (message) => post({ type: "error", message }),
+  };
+  const loopOptions: LoopOptions = {
+    host: options.host,
+    port: options.port,
     reusePort: options.reusePort,
-    recvBufferSize: options.socketBufferBytes,
-    sendBufferSize: options.socketBufferBytes,
-    lookup: literalLookup,
-  } as dgram.SocketOptions);
-  const sender = new UdpSocketSender(socket, counters);
-  const returnPort = options.returnPort;
-  const histogram = HISTOGRAM_BASE;
-  const lastBucket = BUCKET_BOUNDS_MS.length;
-
-  socket.on("message", (msg, rinfo) => {
-    const start = performance.now();
-    try {
-      if (inspector.inspect(msg, msg.length, start) === 0) sender.send(msg, rinfo.address, returnPort);
-    } catch (error) {
-      // Never reached by design; if a bug slips through, the loop survives and the packet is dropped.
-      counters[Counter.sendErrors]++;
-      post({ type: "error", message: `inspect threw: ${(error as Error).stack ?? error}` });
-    }
-    const elapsed = performance.now() - start;
-    counters[Counter.processingSum] += elapsed;
-    counters[Counter.processingCount]++;
-    let bucket = 0;
-    while (bucket < lastBucket && elapsed > BUCKET_BOUNDS_MS[bucket]) bucket++;
-    counters[histogram + bucket]++;
-  });
-  socket.on("error", (error) => post({ type: "error", message: `socket: ${error.message}` }));
-  socket.bind({ address: options.host, port: options.port, exclusive: true }, () => {
+    socketBufferBytes: options.socketBufferBytes,
+    returnPort: options.returnPort,
+    raw: options.sender === "raw",
+  };
+  const listening = (info: ListeningInfo, backend: IoBackend) => {
+    counters[Counter.ioBackend] = IoBackendCode[backend];
+    counters[Counter.sender] = SenderCode[options.sender];
     counters[Counter.bound] = 1;
-    post({
-      type: "listening",
-      address: socket.address().address,
-      port: socket.address().port,
-      receiveBuffer: socket.getRecvBufferSize(),
-      sendBuffer: socket.getSendBufferSize(),
-    });
-  });
+    post({ type: "listening", ...info, backend, sender: options.sender });
+  };
+
+  let loop: ReceiveLoop;
+  if (options.backend === "native") {
+    const native = loadNativeIo();
+    // The control thread loaded it a moment ago; a failure here is a broken install, not a fallback.
+    if (!native.io) throw new Error(native.reason);
+    const started = startNativeLoop(native.io, loopOptions, context);
+    loop = started.loop;
+    listening(started.info, "native");
+  } else {
+    loop = startDgramLoop(loopOptions, context, (info) => listening(info, "dgram"));
+  }
 
   const heartbeat = setInterval(() => {
     counters[Counter.heartbeat] = Date.now();
@@ -96,7 +102,7 @@ export function runWorker(options: WorkerOptions): void {
       clearInterval(heartbeat);
       clearInterval(sweeper);
       counters[Counter.bound] = 0;
-      socket.close(() => {
+      loop.close(() => {
         post({ type: "closed" });
         port.close();
       });

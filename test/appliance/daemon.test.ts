@@ -45,7 +45,9 @@ function writePolicy(policy: unknown): void {
 const dropped = (appliance: ApplianceProcess, reason: string) =>
   appliance.metric(PrometheusMetric.packetsDropped, { reason });
 
-describe("stream-intel-appliance process", () => {
+// Every process test runs on both receive-loop backends: the native addon (what the instances run) and
+// Node's dgram (the fallback when the addon cannot load).
+describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s I/O", (backend) => {
   let gwlb: GwlbPeer;
   let appliance: ApplianceProcess | null = null;
 
@@ -57,11 +59,12 @@ describe("stream-intel-appliance process", () => {
     await appliance?.stop();
     appliance = null;
     gwlb.received.length = 0;
+    gwlb.sourcePorts.length = 0;
   });
 
   async function start(options: { workers?: number; drainSeconds?: number } = {}): Promise<ApplianceProcess> {
     writePolicy(defaultPolicy);
-    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ...options });
+    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ioBackend: backend, ...options });
     await appliance.waitHealthy();
     return appliance;
   }
@@ -93,6 +96,42 @@ describe("stream-intel-appliance process", () => {
     expect(decodeGeneve(gwlb.received[0]).options).toHaveLength(3);
     expect(await proc.metric(PrometheusMetric.packetsForwarded)).toBe(200);
     expect(await proc.metric(PrometheusMetric.activeFlows)).toBe(1);
+  });
+
+  it("says which I/O backend its receive loops run on, in the log and in /metrics", async () => {
+    const proc = await start({ workers: 2 });
+    expect(await proc.metric(PrometheusMetric.ioBackend, { backend, sender: "udp" })).toBe(2);
+    expect(await proc.metric(PrometheusMetric.ioBackend)).toBe(2);
+    const decided = proc.output
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.event === "io_backend");
+    expect(decided).toMatchObject({ backend, sender: "udp" });
+  });
+
+  it("drops a zero-length, a truncated and an oversize datagram, counts each, and keeps forwarding", async () => {
+    const proc = await start();
+    const stream = new CleanStream();
+    const before = stream.next();
+    const truncated = stream.next().subarray(0, 300); // cut inside the inner packet: its IPv4 length lies
+    // Larger than a receive slot (9,216 bytes): an RTP payload no GWLB (8,500-byte inner MTU) would carry.
+    const oversize = geneveUdp({ ...DEFAULT_FLOW, srcPort: 43100 }, Buffer.alloc(9500, 0x47));
+    const after = stream.next();
+    for (const datagram of [before, Buffer.alloc(0), truncated, oversize, after])
+      await gwlb.send(datagram, APPLIANCE);
+    expect(await gwlb.waitForCount(2)).toBe(2);
+    expect(gwlb.received).toEqual([before, after]);
+    await proc.waitFor(
+      async () => (await proc.metric(PrometheusMetric.packetsReceived)) === 5,
+      "all five read",
+    );
+    expect(await dropped(proc, "geneve_malformed")).toBe(1);
+    expect(await dropped(proc, "ip_malformed")).toBe(1);
+    expect(await dropped(proc, "datagram_oversize")).toBe(1);
+    expect(await proc.metric(PrometheusMetric.bytesReceived)).toBe(
+      before.length + truncated.length + oversize.length + after.length,
+    );
+    expect((await proc.health()).status).toBe(200);
   });
 
   it("passes a real ffmpeg RTP/MPEG-TS capture through unchanged", async () => {
@@ -190,6 +229,7 @@ describe("stream-intel-appliance process", () => {
     appliance = new ApplianceProcess({
       address: APPLIANCE,
       policyFile,
+      ioBackend: backend,
       extraArgs: ["--socket-buffer", "65536"],
     });
     const proc = appliance;
@@ -271,7 +311,7 @@ describe("stream-intel-appliance process", () => {
 
   it("is not healthy until a policy is loaded", async () => {
     writePolicy("{ not json");
-    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile });
+    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ioBackend: backend });
     const proc = appliance;
     await proc.waitFor(async () => (await proc.health()).body.status === "no-policy", "503 no-policy");
     expect((await proc.health()).status).toBe(503);
@@ -281,7 +321,7 @@ describe("stream-intel-appliance process", () => {
 
   it("says at start when node runs without the appliance's flags, and still serves", async () => {
     writePolicy(defaultPolicy);
-    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, nodeArgs: [] });
+    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ioBackend: backend, nodeArgs: [] });
     const proc = appliance;
     await proc.waitHealthy();
     const warning = proc.output
@@ -309,6 +349,7 @@ describe("stream-intel-appliance process", () => {
     appliance = new ApplianceProcess({
       address: APPLIANCE,
       policyFile,
+      ioBackend: backend,
       extraArgs: ["--cpu-affinity", "auto"],
     });
     const proc = appliance;

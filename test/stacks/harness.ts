@@ -122,7 +122,7 @@ export interface Stack {
   byName: (name: string) => Recorded;
 }
 
-/** A repository root with the files the stacks read, and a bundle of known content. */
+/** A repository root with the files the stacks read, and a bundle and an addon of known content. */
 export function fixtureRoot(bundle = BUNDLE_TEXT): string {
   const repo = new URL("../..", import.meta.url).pathname;
   const root = mkdtempSync(path.join(tmpdir(), "stack-root-"));
@@ -132,6 +132,7 @@ export function fixtureRoot(bundle = BUNDLE_TEXT): string {
   }
   mkdirSync(path.join(root, "dist/appliance"), { recursive: true });
   writeFileSync(path.join(root, "dist/appliance/stream-intel-appliance.mjs"), bundle);
+  writeFileSync(path.join(root, "dist/appliance/stream-intel-io-linux-arm64.node"), "\x7fELF addon");
   return root;
 }
 

@@ -24,6 +24,10 @@ export interface ApplianceOptions {
   entry?: string;
   /** Options for node itself, before the entry point (default: the appliance's, APPLIANCE_NODE_FLAGS). */
   nodeArgs?: readonly string[];
+  /** `--io-backend` (default: the daemon's own, auto). */
+  ioBackend?: "auto" | "native" | "dgram";
+  /** What runs node (default: this process's node), e.g. `[qemu-aarch64, -L, sysroot, arm64 node]`. */
+  launcher?: readonly string[];
 }
 
 // Whatever happens to the test or benchmark process, no appliance outlives it.
@@ -43,9 +47,11 @@ export class ApplianceProcess {
     this.address = options.address;
     const healthPort = options.healthPort ?? 8080;
     this.healthUrl = `http://${options.address}:${healthPort}`;
+    const [command, ...launcherArgs] = options.launcher ?? [process.execPath];
     this.proc = spawn(
-      process.execPath,
+      command,
       [
+        ...launcherArgs,
         ...(options.nodeArgs ?? APPLIANCE_NODE_FLAGS),
         options.entry ?? APPLIANCE_BIN,
         "--geneve",
@@ -62,6 +68,7 @@ export class ApplianceProcess {
         "0",
         "--socket-buffer",
         String(8 << 20),
+        ...(options.ioBackend ? ["--io-backend", options.ioBackend] : []),
         ...(options.extraArgs ?? []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
@@ -122,14 +129,17 @@ export class ApplianceProcess {
 export class GwlbPeer {
   readonly socket: dgram.Socket;
   readonly received: Buffer[] = [];
+  /** Outer UDP source port of each received datagram. */
+  readonly sourcePorts: number[] = [];
   readonly address: string;
   private waiters: (() => void)[] = [];
 
   private constructor(address: string) {
     this.address = address;
     this.socket = dgram.createSocket({ type: "udp4", recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
-    this.socket.on("message", (msg) => {
+    this.socket.on("message", (msg, rinfo) => {
       this.received.push(msg);
+      this.sourcePorts.push(rinfo.port);
       for (const wake of this.waiters.splice(0)) wake();
     });
   }

@@ -5,7 +5,9 @@
  * targets and kept (stickiness), HTTP health checks with thresholds, flows moved off a failed target
  * (target_failover rebalance), and draining targets that keep their existing flows until the
  * deregistration delay ends. Returned datagrams are accepted from any source port, matched to their
- * flow by the cookie, checked byte for byte against what was sent, and their inner payload delivered.
+ * flow by the cookie, checked byte for byte against what was sent, and their inner payload delivered;
+ * each flow counts how many came back from its own outer source port (what a `--sender raw` appliance
+ * does) rather than from 6081.
  */
 import dgram from "node:dgram";
 import { performance } from "node:perf_hooks";
@@ -51,6 +53,10 @@ export interface Flow extends FlowSpec {
   target: number;
   sent: number;
   returned: number;
+  /** Returns whose outer UDP source port was this flow's own (the port it was sent from). */
+  returnedFromFlowPort: number;
+  /** The outer UDP port this flow is sent from. */
+  sourcePort: number;
   corrupted: number;
   moves: number;
   socket: dgram.Socket;
@@ -128,7 +134,7 @@ export class GwlbEmulator {
       flows: 0,
       lastStatus: "not checked",
     }));
-    this.returns.on("message", (msg) => this.onReturn(msg));
+    this.returns.on("message", (msg, rinfo) => this.onReturn(msg, rinfo.port));
   }
 
   async start(): Promise<void> {
@@ -254,6 +260,8 @@ export class GwlbEmulator {
       target: this.pick(spec),
       sent: 0,
       returned: 0,
+      returnedFromFlowPort: 0,
+      sourcePort: socket.address().port,
       corrupted: 0,
       moves: 0,
       socket,
@@ -289,7 +297,7 @@ export class GwlbEmulator {
     flow.socket.send(datagram, GENEVE_PORT, this.targets[flow.target].address);
   }
 
-  private onReturn(msg: Buffer): void {
+  private onReturn(msg: Buffer, sourcePort: number): void {
     const now = performance.now();
     const header = this.header;
     if (parseGeneve(msg, msg.length, header) !== GeneveStatus.ok || !header.hasFlowCookie) {
@@ -314,6 +322,7 @@ export class GwlbEmulator {
       return;
     }
     flow.returned++;
+    if (sourcePort === flow.sourcePort) flow.returnedFromFlowPort++;
     const payload = msg.subarray(inner.payloadOffset, inner.payloadOffset + inner.payloadLength);
     const sentAt = payload.length >= 4 ? flow.sentAt[(payload[2] << 8) | payload[3]] : now;
     this.options.onDeliver(flow, payload, now - sentAt);
