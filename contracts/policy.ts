@@ -77,7 +77,10 @@ const RtpChecks = z
      * the last are dropped, so a restart costs at most this many packets.
      */
     probationPackets: z.number().int().min(2).max(64).default(8),
-    /** How long the pinned SSRC must have been silent before a new one may take the pin (a handover). */
+    /**
+     * How long, at least, the pinned SSRC must have been silent before a new one may take the pin (a
+     * handover); a bursty stream must be silent for 4 times its own largest recent gap when that is longer.
+     */
     handoverSilenceMs: z.number().int().min(1).max(10_000).default(50),
     /** How far behind the highest sequence a late (reordered) packet may be; duplicates inside it are replays. */
     reorderWindow: z.number().int().min(0).max(1024).default(64),

@@ -64,6 +64,33 @@ describe("RTP sequence: a restart is followed (RFC 3550 A.1, both directions)", 
     }
   });
 
+  it("after a restart back to 0, the old stream's packets replayed are no forward step from the new position", () => {
+    const h = new InspectorHarness();
+    const stream = new CleanStream(DEFAULT_FLOW, 0x11223344, 2_000);
+    const old = Array.from({ length: 100 }, () => stream.next());
+    for (const p of old) expect(h.inspect(p)).toBe("forward");
+    stream.sequence = 0; // the encoder restarts its output, keeping its SSRC and its clock
+    expect(forwarded(h.play(() => stream.next(), 20))).toBe(20 - (PROBATION - 1));
+    // Sequence 2,0xx is less than maxSeqJump ahead of the new position: taken as a step, it would move
+    // the flow there and strand the live stream behind it.
+    for (const p of old) {
+      expect(h.inspect(p)).not.toBe("forward");
+      expect(h.inspect(stream.next())).toBe("forward");
+    }
+    expect(h.alerts("rtp_resync")).toBe(1);
+  });
+
+  it("once the restarted stream reaches the numbers it left, they are its own again", () => {
+    const h = new InspectorHarness();
+    const stream = new CleanStream(DEFAULT_FLOW, 0x11223344, 200);
+    h.play(() => stream.next(), 100); // highest 299
+    stream.sequence = 0;
+    h.play(() => stream.next(), 400); // resynced at 7, through 299, on to 399
+    expect(h.alerts("rtp_resync")).toBe(1);
+    stream.sequence = (stream.sequence + 100) & 0xffff; // 100 packets lost upstream
+    expect(h.inspect(stream.next())).toBe("forward");
+  });
+
   it("never follows a spoofed position interleaved with the live stream (same SSRC)", () => {
     const h = new InspectorHarness();
     const live = new CleanStream();
@@ -106,6 +133,48 @@ describe("SSRC: handover versus hijack", () => {
       h.now += 1;
     }
     expect(h.alerts("rtp_ssrc_handover")).toBe(0);
+  });
+
+  it("a hijacker in the natural pauses of a bursty stream never takes the pin", () => {
+    const h = new InspectorHarness();
+    const live = new CleanStream();
+    const hijacker = new CleanStream(DEFAULT_FLOW, 0x0badc0de, 5);
+    // A low-rate contribution: a burst of three packets per 80 ms frame. Once its cadence is known (a
+    // few frames), in every pause the hijacker sends a run longer than probation, its last packets well
+    // past handoverSilenceMs after the stream's.
+    for (let frame = 0; frame < 200; frame++) {
+      for (let i = 0; i < 3; i++) {
+        expect(h.inspect(live.next())).toBe("forward");
+        h.now += 1;
+      }
+      if (frame < 3) {
+        h.now += 77;
+        continue;
+      }
+      for (let i = 0; i < PROBATION + 2; i++) {
+        h.now += 7;
+        expect(h.inspect(hijacker.next())).toBe("rtp_ssrc_changed");
+      }
+      h.now += 80 - 3 - 7 * (PROBATION + 2);
+    }
+    expect(h.alerts("rtp_ssrc_handover")).toBe(0);
+  });
+
+  it("a bursty stream that really stops is still handed over, once silent for four of its pauses", () => {
+    const h = new InspectorHarness();
+    const before = new CleanStream();
+    for (let frame = 0; frame < 50; frame++) {
+      h.play(() => before.next(), 3, 1);
+      h.now += 77;
+    }
+    // Its last packet came 78 ms before this; its pauses are 78 ms (the largest gap fades a little
+    // over the burst's two short ones).
+    const after = new CleanStream(DEFAULT_FLOW, 0x5eed0002, 40);
+    const verdicts = h.play(() => after.next(), 200, 5);
+    const silenceAtHandover = 78 + 5 * verdicts.indexOf("forward");
+    expect(silenceAtHandover).toBeGreaterThanOrEqual(4 * 78 * 0.97);
+    expect(silenceAtHandover).toBeLessThanOrEqual(4 * 78 + 5);
+    expect(h.alerts("rtp_ssrc_handover")).toBe(1);
   });
 
   it("property: for any interleaving of two SSRCs, none of the second is delivered while the first is live", () => {

@@ -8,10 +8,13 @@
  * `maxSeqJump`, a packet behind the replay window, or a new SSRC) starts or extends a *run*, packets of
  * one SSRC in sequence with timestamps that do not leap. A run of `probationPackets` is followed: the
  * same SSRC resynchronises there (`rtp_resync`); a new SSRC takes the pin (`rtp_ssrc_handover`) only if
- * the pinned SSRC has also been silent for `handoverSilenceMs`. A packet at the old position ends any
- * run, so two streams interleaved on one 5-tuple (a hijack, a replay beside the live stream) never
- * complete one. A flow first seen mid-stream (after a GWLB failover) takes its first packet as the
- * baseline.
+ * the pinned SSRC has also been silent for `handoverSilenceMs`, or for `SILENCE_CADENCE_FACTOR` times its
+ * own largest recent inter-arrival gap when that is longer (a stream that naturally pauses 80 ms between
+ * bursts is not silent after 50 ms, and a hijacker must not win in its pauses). A packet at the old
+ * position ends any run, so two streams interleaved on one 5-tuple (a hijack, a replay beside the live
+ * stream) never complete one. After a resync the position the stream left is remembered: the old
+ * stream's packets, replayed, would otherwise look like a forward step from the new position. A flow
+ * first seen mid-stream (after a GWLB failover) takes its first packet as the baseline.
  */
 import type { InnerPacket } from "../../wire/ip.ts";
 import { parseRtp, RtpHeader, RtpStatus } from "../../wire/rtp.ts";
@@ -36,6 +39,13 @@ const SEQ_HALF = 0x8000;
 export const REPLAY_WINDOW = 64;
 const NO_RUN = -1;
 const MAX_RUN_COUNTED = 255;
+const NO_POSITION = -1;
+/** The pinned SSRC counts as silent only after this many times its largest recent gap... */
+export const SILENCE_CADENCE_FACTOR = 4;
+/** ...where a gap longer than this is a pause, not cadence (so the silence needed stays under 1 s)... */
+export const CADENCE_GAP_CAP_MS = 250;
+/** ...and the largest gap fades by this factor per packet (about half in 70 packets). */
+const CADENCE_DECAY = 0.99;
 
 /** What an accepted packet does to the flow's stream state. */
 const Step = { none: 0, baseline: 1, advance: 2, late: 3, resync: 4, handover: 5 } as const;
@@ -52,6 +62,10 @@ export class RtpStream {
   private lastTimestamp = new Uint32Array(0);
   /** When the pinned SSRC last had a packet forwarded (the inspector's clock, ms). */
   private lastForwarded = new Float64Array(0);
+  /** The pinned SSRC's largest recent inter-arrival gap (ms, fading): its cadence. */
+  private cadenceMs = new Float32Array(0);
+  /** The highest sequence number before the last resync, or NO_POSITION. */
+  private retiredSeq = new Int32Array(0);
   // The run of packets off the flow's position: its SSRC, the sequence number that extends it, its
   // length and last timestamp. Written by dropped packets too: it is the newcomer's state, not the flow's.
   private runSsrc = new Uint32Array(0);
@@ -75,6 +89,8 @@ export class RtpStream {
     this.windowHi = new Uint32Array(maxFlows);
     this.lastTimestamp = new Uint32Array(maxFlows);
     this.lastForwarded = new Float64Array(maxFlows);
+    this.cadenceMs = new Float32Array(maxFlows);
+    this.retiredSeq = new Int32Array(maxFlows);
     this.runSsrc = new Uint32Array(maxFlows);
     this.runNext = new Int32Array(maxFlows);
     this.runLength = new Uint8Array(maxFlows);
@@ -85,6 +101,8 @@ export class RtpStream {
     this.seen[id] = 0;
     this.runNext[id] = NO_RUN;
     this.runLength[id] = 0;
+    this.cadenceMs[id] = 0;
+    this.retiredSeq[id] = NO_POSITION;
   }
 
   /** Whether the packet being inspected, if forwarded, starts the stream over (baseline, resync, handover). */
@@ -118,6 +136,9 @@ export class RtpStream {
     if (delta === 0) return this.events.drop(REPLAY, id, null);
     if (delta < SEQ_HALF) {
       if (delta > profile.maxSeqJump) return this.offPosition(id, profile, now, JUMP);
+      // The old stream's numbers, seen from the new position, are a run to prove, not a step to take.
+      if (delta > REPLAY_WINDOW && this.nearRetired(id, rtp.sequence, profile))
+        return this.offPosition(id, profile, now, STALE);
       const ticks = (rtp.timestamp - this.lastTimestamp[id]) | 0;
       if (ticks > profile.maxTimestampJump || ticks < -profile.maxTimestampJump) {
         return this.events.drop(TIMESTAMP_JUMP, id, null);
@@ -170,15 +191,31 @@ export class RtpStream {
       return 0;
     }
     // Interleaved with a live pinned SSRC, a newcomer is a hijack however consistent it looks.
-    if (now - this.lastForwarded[id] < profile.handoverSilenceMs) return this.events.drop(reason, id, null);
+    const silence = Math.max(profile.handoverSilenceMs, SILENCE_CADENCE_FACTOR * this.cadenceMs[id]);
+    if (now - this.lastForwarded[id] < silence) return this.events.drop(reason, id, null);
     this.step = Step.handover;
     return 0;
+  }
+
+  /**
+   * Whether `sequence` is at or behind (by up to maxSeqJump) the position the stream left at its last
+   * resync: where the old stream's packets are, which a forward step from the new position can reach.
+   */
+  private nearRetired(id: number, sequence: number, profile: CompiledProfile): boolean {
+    const retired = this.retiredSeq[id];
+    return retired !== NO_POSITION && ((retired - sequence) & 0xffff) <= profile.maxSeqJump;
   }
 
   /** The packet is forwarded: its sequence number, timestamp and SSRC become the flow's. */
   commit(id: number, now: number): void {
     const step = this.step;
     if (step === Step.none) return;
+    if (step === Step.advance || step === Step.late) {
+      const gap = Math.min(CADENCE_GAP_CAP_MS, now - this.lastForwarded[id]);
+      this.cadenceMs[id] = Math.max(gap, this.cadenceMs[id] * CADENCE_DECAY);
+    } else {
+      this.cadenceMs[id] = 0; // a new stream: its cadence is not the old one's
+    }
     this.lastForwarded[id] = now;
     if (step === Step.late) {
       const bit = this.delta;
@@ -189,11 +226,17 @@ export class RtpStream {
     const rtp = this.header;
     if (step === Step.advance) {
       this.shiftWindow(id, this.delta);
+      // Once the stream itself reaches the position it left, those numbers are its own again.
+      const retired = this.retiredSeq[id];
+      if (retired !== NO_POSITION && ((rtp.sequence - retired) & 0xffff) < SEQ_HALF)
+        this.retiredSeq[id] = NO_POSITION;
     } else {
       if (step === Step.resync) {
         this.events.alert(RESYNC, id, `sequence ${this.highestSeq[id]} -> ${rtp.sequence}`);
-      } else if (step === Step.handover) {
-        this.events.alert(HANDOVER, id, `SSRC ${this.ssrc[id]} -> ${rtp.ssrc}`);
+        this.retiredSeq[id] = this.highestSeq[id];
+      } else {
+        if (step === Step.handover) this.events.alert(HANDOVER, id, `SSRC ${this.ssrc[id]} -> ${rtp.ssrc}`);
+        this.retiredSeq[id] = NO_POSITION; // another SSRC's numbers are no replay of this one's
       }
       // The run's earlier packets (dropped in probation) are behind the new position: replays of them
       // are replays.
