@@ -69,8 +69,13 @@ const RtpChecks = z
      * pinned SSRC has been silent for `handoverSilenceMs` (`rtp_ssrc_handover`).
      */
     pinSsrc: z.boolean().default(true),
-    /** Forward sequence jumps above this are dropped (`rtp_seq_jump`) until the stream proves it resynced. */
-    maxSeqJump: z.number().int().min(1).max(32767).default(3000),
+    /**
+     * Forward sequence steps above this are dropped (`rtp_seq_jump`) until the stream proves it resynced.
+     * RFC 3550 A.1 tolerates 3000 (MAX_DROPOUT); a single packet may move the flow that far, so a blind
+     * spoofer of the SSRC hits with 3000/65536 of its guesses. 128 packets is over 60 ms of a 20 Mbit/s
+     * stream lost in one go, which a path inside a VPC does not do; a larger loss costs probation.
+     */
+    maxSeqJump: z.number().int().min(1).max(32767).default(128),
     /**
      * RFC 3550 A.1 probation: packets in sequence (with no packet at the old position between them) that
      * a stream must show at a new sequence position, or a new SSRC, before it is followed there. All but

@@ -17,6 +17,8 @@ export interface Source {
   readonly ssrc: number;
   nextDue: number;
   sent: number;
+  /** The RTP sequence number of the next packet, for sources that number their own. */
+  readonly nextSequence?: () => number;
   next(nowMs: number): Buffer | null;
   stop?(): void;
 }
@@ -36,6 +38,7 @@ export function syntheticSource(
     intervalMs: stream.packetIntervalMs,
     nextDue: startMs,
     sent: 0,
+    nextSequence: () => stream.rtp.sequence,
     next: (now) => stream.next(now),
   };
 }

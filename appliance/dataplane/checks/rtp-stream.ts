@@ -136,8 +136,9 @@ export class RtpStream {
     if (delta === 0) return this.events.drop(REPLAY, id, null);
     if (delta < SEQ_HALF) {
       if (delta > profile.maxSeqJump) return this.offPosition(id, profile, now, JUMP);
-      // The old stream's numbers, seen from the new position, are a run to prove, not a step to take.
-      if (delta > REPLAY_WINDOW && this.nearRetired(id, rtp.sequence, profile))
+      // The old stream's numbers, seen from the new position, are a run to prove, not a step to take
+      // (only the very next number is the stream's own for sure).
+      if (delta > 1 && this.nearRetired(id, rtp.sequence, profile))
         return this.offPosition(id, profile, now, STALE);
       const ticks = (rtp.timestamp - this.lastTimestamp[id]) | 0;
       if (ticks > profile.maxTimestampJump || ticks < -profile.maxTimestampJump) {

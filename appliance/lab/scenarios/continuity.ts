@@ -44,6 +44,7 @@ const ATTACK_RATE = 50;
 /** The replayer re-sends the packet the contributor sent this many packets earlier (inside the window). */
 const REPLAY_DEPTH = 10;
 const RTP_MARKER = 0x80;
+const SEQUENCE_HALF = 0x8000;
 
 interface Segment {
   kind: SwitchKind | "first";
@@ -120,10 +121,13 @@ export function continuityScenario(spec: {
         hijackStream.next(lab.now()),
       );
       const spoofTarget = sources[Math.min(1, sources.length - 1)];
+      // Half the sequence space away from the live stream: a blind spoofer that lands just ahead of it
+      // is a step the flow takes (up to maxSeqJump), which no sequence check can refuse; this one must
+      // be refused for interleaving, every time, whatever number the live stream started from.
       const spoofStream = new SyntheticStream({
         bitrate: 4_000_000,
         ssrc: spoofTarget.ssrc,
-        sequence: 20_000,
+        sequence: ((spoofTarget.nextSequence?.() ?? 0) + SEQUENCE_HALF) & 0xffff,
       });
       const spoof = attackSource(spoofTarget.flow, ATTACK_RATE, now + 300, () => {
         const packet = spoofStream.next(lab.now());
