@@ -19,6 +19,8 @@ export interface Site {
   address: string;
   /** The generator's address facing it. */
   generator: string;
+  /** The system under test's network device (its end of the veth pair, or lo). */
+  device: string;
 }
 
 export interface NetworkOptions {
@@ -186,7 +188,7 @@ export class Network {
   }
 
   private loopback(name: string, i: number): Site {
-    return { name, namespace: null, address: `127.0.30.${2 + i}`, generator: "127.0.30.1" };
+    return { name, namespace: null, address: `127.0.30.${2 + i}`, generator: "127.0.30.1", device: "lo" };
   }
 
   /** A namespace with one end of a veth pair (198.18.<i>.2/30), the other end here (198.18.<i>.1). */
@@ -194,7 +196,7 @@ export class Network {
     const namespace = `${this.prefix}-${process.pid}-${name}`;
     const outer = `sb${process.pid}g${i}`;
     const inner = `sb${process.pid}s${i}`;
-    const site = { name, namespace, address: `198.18.${i}.2`, generator: `198.18.${i}.1` };
+    const site = { name, namespace, address: `198.18.${i}.2`, generator: `198.18.${i}.1`, device: inner };
     this.sites.set(name, site);
     this.veths.set(name, outer);
     ip("netns", "add", namespace);
