@@ -4,7 +4,7 @@
  * count lives in a state file per target, so that every flow is one continuous RTP/MPEG-TS stream for
  * the whole run, whatever the steps.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,6 +20,12 @@ export function buildC(name: string): string {
   });
   return out;
 }
+
+// A run interrupted mid-step (SIGINT, a crash) stops its generator too.
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
 
 export interface GeneratorStep {
   /** Address the generator sends from and receives returns on (the GENEVE port). */
@@ -109,10 +115,12 @@ export class Generator {
     const argv = [this.binary, ...this.args(step)];
     const [command, ...args] = this.cpus ? ["taskset", "-c", this.cpus, ...argv] : argv;
     return new Promise((resolve, reject) => {
-      execFile(command, args, { encoding: "utf8" }, (error, stdout, stderr) => {
+      const child = execFile(command, args, { encoding: "utf8" }, (error, stdout, stderr) => {
+        running.delete(child);
         if (error) reject(new Error(`generator failed: ${stderr.trim() || error.message}`, { cause: error }));
         else resolve(JSON.parse(stdout) as GeneratorReport);
       });
+      running.add(child);
     });
   }
 

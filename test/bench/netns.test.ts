@@ -71,3 +71,35 @@ describe("without namespaces", () => {
     network.close();
   });
 });
+
+describe.skipIf(!root)("npm run bench interrupted (needs root for ip netns: skipped otherwise)", () => {
+  it("leaves no namespace, veth or contestant behind after SIGINT", async () => {
+    const run = fileURLToPath(new URL("../../bench/run.ts", import.meta.url));
+    const bench = spawn(
+      process.execPath,
+      [run, "--quick", "--rates", "1000", "--seconds", "20", "--skip-memory"],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    const prefix = `si-bench-${bench.pid}`;
+    // Interrupted mid-step, with the first contestant up in its namespace.
+    let stderr = "";
+    await new Promise<void>((resolve) =>
+      bench.stderr!.on("data", (chunk) => {
+        stderr += chunk;
+        if (stderr.includes("Node echo, ")) resolve();
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(listNamespaces(prefix)).toHaveLength(3);
+    bench.kill("SIGINT");
+    const [code] = await once(bench, "exit");
+    expect(code).toBe(130);
+    expect(listNamespaces(prefix)).toEqual([]);
+    expect(links()).not.toContain(`sb${bench.pid}`);
+    const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    expect(processes).not.toContain("node-echo.ts 198.18.");
+    expect(processes).not.toMatch(/generator --bind 198\.18\./);
+  });
+});
