@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildC, Generator, type GeneratorStep } from "../../bench/generator.ts";
 import { Network } from "../../bench/netns.ts";
 import { GENEVE_PORT } from "../../contracts/gwlb.ts";
+import { outputIncludes } from "./output.ts";
 
 const root = process.getuid?.() === 0;
 const hasTshark = (() => {
@@ -79,13 +80,7 @@ describe.skipIf(!root)(
           `udp and dst host ${site.address}`,
         ]);
         const capture = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
-        let stderr = "";
-        await new Promise<void>((resolve) =>
-          capture.stderr!.on("data", (chunk) => {
-            stderr += chunk;
-            if (stderr.includes("Capturing on")) resolve();
-          }),
-        );
+        await outputIncludes(capture.stderr!, "Capturing on");
         // tshark says it is capturing a little before it is.
         await new Promise((resolve) => setTimeout(resolve, 1000));
         const flows = 2;

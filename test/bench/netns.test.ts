@@ -7,6 +7,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { cpuMask, listNamespaces, Network, removeStale, type Site } from "../../bench/netns.ts";
+import { outputIncludes } from "./output.ts";
 
 const root = process.getuid?.() === 0;
 const HOLD = fileURLToPath(new URL("./fixtures/hold-network.ts", import.meta.url));
@@ -84,13 +85,7 @@ describe.skipIf(!root)("npm run bench interrupted (needs root for ip netns: skip
     );
     const prefix = `si-bench-${bench.pid}`;
     // Interrupted mid-step, with the first contestant up in its namespace.
-    let stderr = "";
-    await new Promise<void>((resolve) =>
-      bench.stderr!.on("data", (chunk) => {
-        stderr += chunk;
-        if (stderr.includes("Node echo, ")) resolve();
-      }),
-    );
+    await outputIncludes(bench.stderr!, "Node echo, ");
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(listNamespaces(prefix)).toHaveLength(3);
     bench.kill("SIGINT");
