@@ -56,6 +56,12 @@ export interface GeneratorReport {
   latencyMicros: { p50: number; p99: number; p999: number; max: number; samples: number };
 }
 
+/**
+ * Each datagram size has 5-tuples of its own: a flow that changed its TS packets per datagram mid-stream
+ * would jump its continuity counters (and, with a fresh state, restart its RTP sequence: stale drops).
+ */
+const defaultBasePort = (tsPackets: number) => (tsPackets === 7 ? 20_000 : 30_000 + 100 * tsPackets);
+
 export class Generator {
   readonly binary: string;
   readonly dir: string;
@@ -81,7 +87,7 @@ export class Generator {
 
   args(step: GeneratorStep, extra: string[] = []): string[] {
     const tsPackets = step.tsPackets ?? 7;
-    const basePort = step.basePort ?? 20_000;
+    const basePort = step.basePort ?? defaultBasePort(tsPackets);
     const files = this.templates(step.flows, tsPackets, basePort);
     const l = files.layout;
     const state = path.join(this.dir, `state-${step.target}-${tsPackets}-${basePort}.bin`);

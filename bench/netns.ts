@@ -32,6 +32,9 @@ export interface NetworkOptions {
   loopback?: boolean;
 }
 
+/** A VPC's jumbo-frame MTU: GWLB's 8,500-byte inner packets in GENEVE cross it unfragmented, as there. */
+const MTU = "9001";
+
 const ip = (...args: string[]) =>
   execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
 
@@ -200,7 +203,7 @@ export class Network {
     this.sites.set(name, site);
     this.veths.set(name, outer);
     ip("netns", "add", namespace);
-    ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", namespace);
+    ip("link", "add", outer, "mtu", MTU, "type", "veth", "peer", "name", inner, "mtu", MTU, "netns", namespace);
     ip("addr", "add", `${site.generator}/30`, "dev", outer);
     ip("link", "set", outer, "up");
     ip("-n", namespace, "addr", "add", `${site.address}/30`, "dev", inner);
