@@ -8,7 +8,7 @@
  *   generator --bind ADDR --target ADDR --port 6081 --templates FILE --flows N --size BYTES
  *             --seq-offset O --timestamp-offset O --ts-offset O --ts-packets K --ts-size 188
  *             --cc-offset 3 --stamp-offset O --psi FILE --psi-every 100 --timestamp-step 900
- *             --state FILE --rate PPS --seconds S [--warmup S] [--drain S] [--dump FILE --count N]
+ *             --state FILE --rate PPS --seconds S [--warmup S] [--drain S]
  *
  * Every flow's packet n is a pure function of its template and n (RTP sequence and timestamp, TS
  * continuity counters, PAT/PMT every psi-every packets), so a returned datagram is checked byte for
@@ -16,8 +16,8 @@
  * continues its sequence numbers and continuity counters across steps. Each datagram carries its send
  * time (CLOCK_MONOTONIC), its flow and its n at stamp-offset, for one-way latency.
  *
- * Prints one JSON line: sent, errors, seconds, received, mismatched, firstAt/lastAt (ns from the start)
- * and latency percentiles in µs.
+ * Prints one JSON line: sent, errors, seconds, received, mismatched, late (returns of an earlier step),
+ * firstAt/lastAt (ns from the start) and latency percentiles in µs.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,9 +42,9 @@
 #define STAMP_BYTES 16
 
 struct config {
-  const char *bind, *target, *templates, *psi, *state, *dump;
+  const char *bind, *target, *templates, *psi, *state;
   int port, flows, size, seq_offset, timestamp_offset, ts_offset, ts_packets, ts_size, cc_offset;
-  int stamp_offset, psi_every, timestamp_step, count;
+  int stamp_offset, psi_every, timestamp_step;
   double rate, seconds, warmup, drain;
 };
 
@@ -101,17 +101,17 @@ static void parse_args(int argc, char **argv) {
 #define INT(name, field) if (!strcmp(k, name)) { cfg.field = atoi(v); continue; }
 #define NUM(name, field) if (!strcmp(k, name)) { cfg.field = atof(v); continue; }
     STR("bind", bind) STR("target", target) STR("templates", templates) STR("psi", psi)
-    STR("state", state) STR("dump", dump)
+    STR("state", state)
     INT("port", port) INT("flows", flows) INT("size", size) INT("seq-offset", seq_offset)
     INT("timestamp-offset", timestamp_offset) INT("ts-offset", ts_offset) INT("ts-packets", ts_packets)
     INT("ts-size", ts_size) INT("cc-offset", cc_offset) INT("stamp-offset", stamp_offset)
-    INT("psi-every", psi_every) INT("timestamp-step", timestamp_step) INT("count", count)
+    INT("psi-every", psi_every) INT("timestamp-step", timestamp_step)
     NUM("rate", rate) NUM("seconds", seconds) NUM("warmup", warmup) NUM("drain", drain)
     fprintf(stderr, "unknown option %s\n", argv[i]);
     exit(2);
   }
   if (!cfg.templates || !cfg.psi || cfg.flows <= 0 || cfg.size <= 0 || cfg.size > SLOT ||
-      cfg.stamp_offset + STAMP_BYTES > cfg.size || (!cfg.dump && (!cfg.bind || !cfg.target))) {
+      cfg.stamp_offset + STAMP_BYTES > cfg.size || !cfg.bind || !cfg.target) {
     fprintf(stderr, "usage: see the comment at the top of generator.c\n");
     exit(2);
   }
@@ -196,26 +196,6 @@ static void next_packet(uint32_t *flow, uint32_t *n) {
   next_flow = next_flow + 1 == (uint32_t)cfg.flows ? 0 : next_flow + 1;
 }
 
-/* --dump: the next `count` datagrams, each as a 4-byte big-endian length and its bytes. */
-static int dump(void) {
-  FILE *f = fopen(cfg.dump, "wb");
-  if (!f) die(cfg.dump);
-  static uint8_t packet[SLOT];
-  uint8_t length[4];
-  for (int i = 0; i < cfg.count; i++) {
-    uint32_t flow, n;
-    next_packet(&flow, &n);
-    build(packet, flow, n);
-    stamp(packet, wall_ns(), flow, n);
-    put32(length, (uint32_t)cfg.size);
-    fwrite(length, 1, 4, f);
-    fwrite(packet, 1, (size_t)cfg.size, f);
-  }
-  fclose(f);
-  save();
-  return 0;
-}
-
 static int open_socket(struct sockaddr_in *target) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
@@ -236,7 +216,7 @@ static int open_socket(struct sockaddr_in *target) {
 }
 
 static struct {
-  uint64_t sent, errors, received, mismatched, samples, first_at, last_at;
+  uint64_t sent, errors, received, mismatched, late, samples, first_at, last_at;
   double max_micros;
   uint32_t histogram[BUCKETS];
 } report;
@@ -284,24 +264,36 @@ static uint64_t received_at(struct msghdr *m) {
   return wall_ns();
 }
 
-/* `start` and `warm` on the wall clock, like `at` and the stamps. */
-static void check(const uint8_t *packet, int length, uint64_t at, uint64_t start, uint64_t warm) {
-  uint64_t sent_at;
+enum verdict { MATCHED, MISMATCHED, LATE };
+
+/* Whether a return is, byte for byte, a datagram this generator sent, and sent in this step (`start`,
+   on the wall clock like the stamps); its send time in *sent_at. */
+static enum verdict check(const uint8_t *packet, int length, uint64_t at, uint64_t start, uint64_t *sent_at) {
   uint32_t flow, n;
-  if (length != cfg.size) {
-    report.mismatched++;
-    return;
-  }
-  memcpy(&sent_at, packet + cfg.stamp_offset, 8);
+  if (length != cfg.size) return MISMATCHED;
+  memcpy(sent_at, packet + cfg.stamp_offset, 8);
   memcpy(&flow, packet + cfg.stamp_offset + 8, 4);
   memcpy(&n, packet + cfg.stamp_offset + 12, 4);
-  if (flow >= (uint32_t)cfg.flows || n >= sent_by_flow[flow] || sent_at < start || sent_at > at + 1000000u) {
-    report.mismatched++;
+  if (flow >= (uint32_t)cfg.flows || n >= sent_by_flow[flow] || *sent_at > at + 1000000u) return MISMATCHED;
+  build(expected, flow, n);
+  stamp(expected, *sent_at, flow, n);
+  if (memcmp(expected, packet, (size_t)length) != 0) return MISMATCHED;
+  /* Sent by an earlier step and held up in the system under test: that step's, not this one's. */
+  return *sent_at < start ? LATE : MATCHED;
+}
+
+/* One return: counted, checked, and its latency recorded when it was sent after the warm-up. */
+static void account(const uint8_t *packet, int length, uint64_t at, uint64_t start, uint64_t warm) {
+  uint64_t sent_at = 0;
+  enum verdict verdict = check(packet, length, at, start, &sent_at);
+  if (verdict == LATE) {
+    report.late++;
     return;
   }
-  build(expected, flow, n);
-  stamp(expected, sent_at, flow, n);
-  if (memcmp(expected, packet, (size_t)length) != 0) {
+  uint64_t since = at > start ? at - start : 0;
+  if (report.received++ == 0) report.first_at = since;
+  if (since > report.last_at) report.last_at = since;
+  if (verdict == MISMATCHED) {
     report.mismatched++;
     return;
   }
@@ -319,13 +311,8 @@ static int drain_returns(int fd, uint64_t start, uint64_t warm) {
     for (int i = 0; i < BATCH; i++) rx[i].msg_hdr.msg_controllen = sizeof rx_control[i];
     int n = recvmmsg(fd, rx, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) return total;
-    for (int i = 0; i < n; i++) {
-      uint64_t at = received_at(&rx[i].msg_hdr);
-      if (report.received == 0) report.first_at = at - start;
-      if (at - start > report.last_at) report.last_at = at - start;
-      report.received++;
-      check(rx_data[i], (int)rx[i].msg_len, at, start, warm);
-    }
+    for (int i = 0; i < n; i++)
+      account(rx_data[i], (int)rx[i].msg_len, received_at(&rx[i].msg_hdr), start, warm);
     total += n;
   }
 }
@@ -379,10 +366,10 @@ static int run(void) {
   }
   close(fd);
   save();
-  printf("{\"sent\":%lu,\"errors\":%lu,\"seconds\":%.6f,\"received\":%lu,\"mismatched\":%lu,"
+  printf("{\"sent\":%lu,\"errors\":%lu,\"seconds\":%.6f,\"received\":%lu,\"mismatched\":%lu,\"late\":%lu,"
          "\"firstAt\":%lu,\"lastAt\":%lu,\"latencyMicros\":{\"p50\":%.0f,\"p99\":%.0f,\"p999\":%.0f,"
          "\"max\":%.1f,\"samples\":%lu}}\n",
-         report.sent, report.errors, seconds, report.received, report.mismatched, report.first_at,
+         report.sent, report.errors, seconds, report.received, report.mismatched, report.late, report.first_at,
          report.last_at, report.samples ? percentile(0.5) : 0, report.samples ? percentile(0.99) : 0,
          report.samples ? percentile(0.999) : 0, report.max_micros, report.samples);
   return 0;
@@ -391,5 +378,5 @@ static int run(void) {
 int main(int argc, char **argv) {
   parse_args(argc, argv);
   load();
-  return cfg.dump ? dump() : run();
+  return run();
 }

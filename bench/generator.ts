@@ -50,6 +50,8 @@ export interface GeneratorReport {
   received: number;
   /** Returns that were not, byte for byte, a datagram this generator sent. */
   mismatched: number;
+  /** Returns of datagrams an earlier step sent (not counted in `received`). */
+  late: number;
   /** ns since the step's start of the first and the last return. */
   firstAt: number;
   lastAt: number;
@@ -85,7 +87,7 @@ export class Generator {
     return made;
   }
 
-  args(step: GeneratorStep, extra: string[] = []): string[] {
+  args(step: GeneratorStep): string[] {
     const tsPackets = step.tsPackets ?? 7;
     const basePort = step.basePort ?? defaultBasePort(tsPackets);
     const files = this.templates(step.flows, tsPackets, basePort);
@@ -113,7 +115,7 @@ export class Generator {
       warmup: step.warmupSeconds ?? 0.5,
       drain: step.drainSeconds ?? 0.5,
     };
-    return [...Object.entries(options).flatMap(([k, v]) => [`--${k}`, String(v)]), ...extra];
+    return Object.entries(options).flatMap(([k, v]) => [`--${k}`, String(v)]);
   }
 
   /** One step: sends for `seconds`, reads returns until `drainSeconds` after, reports. */
@@ -128,10 +130,5 @@ export class Generator {
       });
       running.add(child);
     });
-  }
-
-  /** The next `count` datagrams of a step's flows, as the generator would send them (for checks). */
-  dump(step: GeneratorStep, file: string, count: number): void {
-    execFileSync(this.binary, this.args(step, ["--dump", file, "--count", String(count)]));
   }
 }

@@ -203,7 +203,22 @@ export class Network {
     this.sites.set(name, site);
     this.veths.set(name, outer);
     ip("netns", "add", namespace);
-    ip("link", "add", outer, "mtu", MTU, "type", "veth", "peer", "name", inner, "mtu", MTU, "netns", namespace);
+    ip(
+      "link",
+      "add",
+      outer,
+      "mtu",
+      MTU,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      inner,
+      "mtu",
+      MTU,
+      "netns",
+      namespace,
+    );
     ip("addr", "add", `${site.generator}/30`, "dev", outer);
     ip("link", "set", outer, "up");
     ip("-n", namespace, "addr", "add", `${site.address}/30`, "dev", inner);

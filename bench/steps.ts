@@ -16,6 +16,8 @@ export interface Step {
   received: number;
   /** Returns that were not, byte for byte, a datagram the generator sent (should be 0). */
   mismatched: number;
+  /** Returns of datagrams an earlier step sent, held up in the system under test (not in `received`). */
+  late: number;
   sentPerSecond: number;
   deliveredPerSecond: number;
   loss: number;
@@ -73,6 +75,7 @@ export async function step(bench: Bench, running: Running, options: StepOptions)
     sent: report.sent,
     received: report.received,
     mismatched: report.mismatched,
+    late: report.late,
     sentPerSecond: report.sent / report.seconds,
     deliveredPerSecond: report.received / Math.max(activeSeconds, report.seconds),
     loss: report.sent ? 1 - report.received / report.sent : 0,

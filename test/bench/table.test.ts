@@ -14,6 +14,7 @@ function step(offered: number, delivered: number, loss: number, p99: number, sen
     sent: sentPerSecond * 4,
     received: delivered * 4,
     mismatched: 0,
+    late: 0,
     sentPerSecond,
     deliveredPerSecond: delivered,
     loss,
