@@ -73,10 +73,17 @@ export function readConfig(argv = process.argv.slice(2)): Config {
   };
 }
 
-/** Every thread of `pid` on `cpus` (taskset -a); a no-op when nothing is pinned. */
+/**
+ * Every thread of `pid` on `cpus` (taskset -a); a no-op when nothing is pinned. A process that is gone
+ * already is left to the caller, which finds it exited.
+ */
 export function pin(pid: number | undefined, cpus: string | null): void {
   if (pid === undefined || cpus === null) return;
-  execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
+  try {
+    execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
+  } catch {
+    log(`could not pin ${pid} to ${cpus}`);
+  }
 }
 
 export const log = (line: string) =>
