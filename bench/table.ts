@@ -4,12 +4,15 @@
  * is met. Paste it over the table in the README's Benchmark section after a full run.
  */
 import { readFileSync } from "node:fs";
+import { LOSSLESS } from "./config.ts";
 import type { Contestant } from "./contestants.ts";
 import { times } from "./report.ts";
 import { gbps, type Results } from "./results.ts";
 
 /** RSS per added flow before the native backend (2026-11-25): the "memory per flow unchanged" baseline. */
 const BASELINE_BYTES_PER_FLOW = 261;
+/** The generator's latency histogram ends here: a p99 of this many µs means ≥ 100 ms. */
+const HISTOGRAM_CEILING_MICROS = 100_001;
 /** "Flat": the largest flow table's cost per packet within this factor of the smallest's (cache effects). */
 const FLAT_FACTOR = 2;
 
@@ -80,6 +83,10 @@ type Verdict = [target: string, figure: string, met: boolean | null];
 function verdicts(r: Results): Verdict[] {
   const native = r.summary.native.losslessPps;
   const added = r.latencyMicrosAt100k.nativeOverCEcho;
+  // "Added" over a C echo that was itself overloaded (lossy, or at the histogram's ceiling) says nothing.
+  const echo = r.steps.cEcho.find((s) => s.offered === 100_000);
+  const echoKeptUp =
+    echo !== undefined && echo.loss <= LOSSLESS && echo.latencyMicros.p99 < HISTOGRAM_CEILING_MICROS;
   const scaling = r.flowScaling;
   const flat =
     scaling.length > 1 ? scaling[scaling.length - 1].nsPerPacket / scaling[0].nsPerPacket : Number.NaN;
@@ -93,7 +100,11 @@ function verdicts(r: Results): Verdict[] {
       Number.isFinite(r.ratios.cleanToCEcho) ? r.ratios.cleanToCEcho >= 0.75 : null,
     ],
     ["≥ 300k pps at 1,396 B", k(native), native >= 300_000],
-    ["p99 added ≤ 1 ms at 100k pps", ms(added), Number.isFinite(added) ? added <= 1000 : null],
+    [
+      "p99 added ≤ 1 ms at 100k pps",
+      echoKeptUp ? ms(added) : `${ms(added)} (the C echo itself did not keep up at 100k pps)`,
+      echoKeptUp && Number.isFinite(added) ? added <= 1000 : null,
+    ],
     [
       "≥ 250 streams of 10 Mbit/s per receive loop, zero loss",
       r.streams ? String(r.streams.largest) : "not measured (--quick)",

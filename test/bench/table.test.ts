@@ -89,6 +89,15 @@ describe("bench:table", () => {
     expect(text).toMatch(/memory per flow unchanged .* \| 220 bytes \| not shown \|/);
   });
 
+  it("does not judge the added latency over a C echo that did not keep up itself", () => {
+    const r = made();
+    r.steps.cEcho[0] = step(100_000, 80_000, 0.2, 100_001);
+    r.latencyMicrosAt100k.nativeOverCEcho = 700 - 100_001;
+    expect(markdown(r)).toContain(
+      "| p99 added ≤ 1 ms at 100k pps | -99.30 ms (the C echo itself did not keep up at 100k pps) | not shown |",
+    );
+  });
+
   it("judges the flow-count targets on a full run", () => {
     const text = markdown(made(readConfig([])));
     expect(text).toMatch(/cost per packet flat .* \| met \|/);
