@@ -23,6 +23,9 @@ export const LABEL: Record<Contestant, string> = {
 /** Each contestant's site; the appliance's two backends take turns in one. */
 export const SITES = ["nodeEcho", "cEcho", "appliance"] as const;
 
+/** The launcher's handle on a running appliance (its metrics, output and process). */
+export type Appliance = ApplianceProcess;
+
 /** What a step needs of the benchmark. */
 export interface Bench {
   config: Config;

@@ -6,9 +6,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PrometheusMetric } from "../contracts/appliance-metrics.ts";
-import type { ApplianceProcess } from "../test/support/appliance-process.ts";
 import { log } from "./config.ts";
-import { type Bench, type Running, withAppliance } from "./contestants.ts";
+import { type Appliance, type Bench, type Running, withAppliance } from "./contestants.ts";
 
 export interface MemoryPoint {
   flows: number;
@@ -35,7 +34,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Until (nearly) every flow is in the table, or, on a host too busy to deliver them all, until the
  * count stops growing: the figure is per flow actually held either way.
  */
-async function settledFlows(appliance: ApplianceProcess, flows: number): Promise<number> {
+async function settledFlows(appliance: Appliance, flows: number): Promise<number> {
   let last = -1;
   await appliance.waitFor(
     async () => {
@@ -52,11 +51,7 @@ async function settledFlows(appliance: ApplianceProcess, flows: number): Promise
   return appliance.metric(PrometheusMetric.activeFlows);
 }
 
-async function fillTable(
-  bench: Bench,
-  appliance: ApplianceProcess,
-  running: Running,
-): Promise<MemoryPoint[]> {
+async function fillTable(bench: Bench, appliance: Appliance, running: Running): Promise<MemoryPoint[]> {
   await pause(500);
   if (appliance.proc.exitCode !== null) throw new Error(`appliance exited: ${appliance.output.join("\n")}`);
   let previousRss = rssKiB(running.pid);
