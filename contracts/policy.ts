@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { type CidrError, parseCidr } from "./cidr.ts";
+import { describeIssues } from "./validation.ts";
 
 /** What a check does when it fires: drop the packet, let it through but log and count it, or nothing. */
 export const CheckAction = z.enum(["drop", "alert", "off"]);
@@ -269,17 +270,10 @@ export type PolicyInput = z.input<typeof Policy>;
 
 export class PolicyError extends Error {
   readonly issues: readonly string[];
-  constructor(message: string, issues: readonly string[] = []) {
-    super(message);
+  constructor(message: string, issues: readonly string[] = [], options?: ErrorOptions) {
+    super(message, options);
     this.issues = issues;
   }
-}
-
-/** Turns zod issues into `path: message` lines a person can act on. */
-export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map(
-    (issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`,
-  );
 }
 
 /** Parses policy JSON text; throws PolicyError naming every problem. */
@@ -288,7 +282,7 @@ export function parsePolicy(text: string, origin = "policy"): Policy {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new PolicyError(`${origin} is not valid JSON: ${(error as Error).message}`);
+    throw new PolicyError(`${origin} is not valid JSON: ${(error as Error).message}`, [], { cause: error });
   }
   return validatePolicy(raw, origin);
 }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { isWorldOpen, parseCidr } from "../contracts/cidr.ts";
+import { formatIssues } from "../contracts/validation.ts";
 
 const cidr = z.string().superRefine((value, ctx) => {
   try {
@@ -142,9 +143,7 @@ export function stageConfig(
 ): StageConfig {
   const result = StageConfig.safeParse({ stage, ...overrides });
   if (!result.success) {
-    throw new Error(
-      `stage "${stage}" configuration is invalid: ${result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-    );
+    throw new Error(`stage "${stage}" configuration is invalid: ${formatIssues(result.error)}`);
   }
   return result.data;
 }
