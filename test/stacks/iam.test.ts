@@ -193,10 +193,33 @@ async function sentRequests(): Promise<{ requests: Request[]; commands: Set<stri
   return { requests, commands };
 }
 
-/** The SDK commands a handler's source imports: the scenarios must send every one of them. */
+const COMMAND = /\b[A-Z][A-Za-z]+Command\b/g;
+const functionSource = (file: string) =>
+  readFileSync(new URL(`../../functions/${file}`, import.meta.url), "utf8");
+
+/**
+ * The SDK commands a handler can send, those its source names and those of each AWS helper it imports
+ * from functions/lib/aws/: the scenarios must send every one of them.
+ */
 function importedCommands(file: string): string[] {
-  const source = readFileSync(new URL(`../../functions/${file}`, import.meta.url), "utf8");
-  return [...new Set(source.match(/\b[A-Z][A-Za-z]+Command\b/g) ?? [])];
+  const source = functionSource(file);
+  const commands: string[] = [...(source.match(COMMAND) ?? [])];
+  for (const [, names, helpers] of source.matchAll(
+    /import \{([^}]*)\} from "\.\/lib\/aws\/([a-z0-9-]+\.ts)"/g,
+  )) {
+    const helperSource = functionSource(`lib/aws/${helpers}`);
+    const helperNames = names
+      .split(",")
+      .map((n) => n.trim())
+      .filter((n) => n && !n.endsWith("Client"));
+    for (const name of helperNames) {
+      const body = helperSource.match(new RegExp(`export async function ${name}\\([\\s\\S]*?\\n}\\n`))?.[0];
+      expect(body, `${name} in functions/lib/aws/${helpers}`).toBeDefined();
+      commands.push(...(body!.match(COMMAND) ?? []));
+    }
+  }
+  expect(commands.length, file).toBeGreaterThan(0);
+  return [...new Set(commands)];
 }
 
 function reset() {
