@@ -7,18 +7,18 @@
  */
 
 import type { cloudwatch, iam, scheduler } from "@pulumi/aws";
-import { healerAlarms, healerSpec, routeHealer } from "./automation/appliance-healer.ts";
+import { healerAlarms, healerNeeds, routeHealer } from "./automation/appliance-healer.ts";
 import { asyncFailuresToDeadLetters, createRouter, ruleDeadLetterPolicy } from "./automation/delivery.ts";
 import { streamWindows } from "./automation/schedule.ts";
-import { routeStreamManager, streamManagerSpec } from "./automation/stream-manager.ts";
+import { routeStreamManager, streamManagerNeeds } from "./automation/stream-manager.ts";
 import {
   type AutomationRefs,
-  baseSpec,
   type DeployedFunction,
   type FunctionKey,
   type FunctionSpec,
+  functionSpec,
 } from "./automation/types.ts";
-import { rotatorSpec, routeRotator } from "./automation/whitelist-rotator.ts";
+import { rotatorNeeds, routeRotator } from "./automation/whitelist-rotator.ts";
 import type { StageConfig } from "./config.ts";
 
 export { DELIVERY_RETRY, FUNCTION_RETRY } from "./automation/delivery.ts";
@@ -35,11 +35,10 @@ export {
 } from "./automation/types.ts";
 
 export function functionSpecs(config: StageConfig, refs: AutomationRefs): FunctionSpec[] {
-  const base = baseSpec(config, refs);
   return [
-    healerSpec(config, refs, base),
-    rotatorSpec(config, refs, base),
-    streamManagerSpec(config, refs, base),
+    functionSpec(config, refs, "applianceHealer", healerNeeds(config, refs)),
+    functionSpec(config, refs, "whitelistRotator", rotatorNeeds(refs)),
+    functionSpec(config, refs, "streamManager", streamManagerNeeds(config, refs)),
   ];
 }
 

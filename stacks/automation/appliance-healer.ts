@@ -1,30 +1,19 @@
 import { cloudwatch } from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EMF_NAMESPACE, EmfDimension, EmfMetric, STALL_ALARM } from "../../contracts/appliance-metrics.ts";
-import { FunctionHandler, HealerEnv } from "../../contracts/function-env.ts";
+import { HealerEnv } from "../../contracts/function-env.ts";
 import { named, type StageConfig } from "../config.ts";
 import {
   type AutomationRefs,
-  type BaseSpec,
   type DeployedFunction,
-  type FunctionSpec,
-  functionName,
+  type FunctionNeeds,
   type Route,
   UNSCOPABLE_READS,
 } from "./types.ts";
 
-export function healerSpec(
-  config: StageConfig,
-  refs: AutomationRefs,
-  { common, shared }: BaseSpec,
-): FunctionSpec {
+export function healerNeeds(config: StageConfig, refs: AutomationRefs): FunctionNeeds {
   return {
-    name: "applianceHealer",
-    functionName: functionName(config, "applianceHealer"),
-    handler: FunctionHandler.applianceHealer,
-    reservedConcurrency: 1,
     environment: {
-      ...common,
       [HealerEnv.targetGroupArn]: refs.targetGroupArn,
       [HealerEnv.autoScalingGroupName]: refs.autoScalingGroupName,
       [HealerEnv.minHealthy]: String(config.minAppliances),
@@ -35,7 +24,6 @@ export function healerSpec(
         actions: ["autoscaling:SetInstanceHealth", "autoscaling:SetDesiredCapacity"],
         resources: [refs.autoScalingGroupArn],
       },
-      ...shared,
     ],
   };
 }

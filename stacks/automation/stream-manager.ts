@@ -1,28 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DetailType, EVENT_SOURCE } from "../../contracts/events.ts";
-import { FunctionHandler, StreamManagerEnv } from "../../contracts/function-env.ts";
+import { StreamManagerEnv } from "../../contracts/function-env.ts";
 import type { StageConfig } from "../config.ts";
-import {
-  type AutomationRefs,
-  type BaseSpec,
-  type DeployedFunction,
-  type FunctionSpec,
-  functionName,
-  type Route,
-} from "./types.ts";
+import type { AutomationRefs, DeployedFunction, FunctionNeeds, Route } from "./types.ts";
 
-export function streamManagerSpec(
-  config: StageConfig,
-  refs: AutomationRefs,
-  { common, shared }: BaseSpec,
-): FunctionSpec {
+export function streamManagerNeeds(config: StageConfig, refs: AutomationRefs): FunctionNeeds {
   return {
-    name: "streamManager",
-    functionName: functionName(config, "streamManager"),
-    handler: FunctionHandler.streamManager,
-    reservedConcurrency: 1,
     environment: {
-      ...common,
       [StreamManagerEnv.flowArn]: refs.flowArn,
       [StreamManagerEnv.channelId]: refs.channelId,
       [StreamManagerEnv.targetGroupArn]: refs.targetGroupArn,
@@ -43,7 +27,6 @@ export function streamManagerSpec(
       },
       { actions: ["ssm:GetParameter", "ssm:PutParameter"], resources: [refs.stateParameter.arn] },
       { actions: ["events:PutEvents"], resources: [refs.eventBusArn] },
-      ...shared,
     ],
   };
 }

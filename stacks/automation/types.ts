@@ -1,7 +1,7 @@
 /** What the automation's modules share: the function specs' shape and the stack's references. */
 import type * as pulumi from "@pulumi/pulumi";
 import { ServiceName } from "../../contracts/automation-metrics.ts";
-import { CommonEnv } from "../../contracts/function-env.ts";
+import { CommonEnv, FunctionHandler } from "../../contracts/function-env.ts";
 import { named, type StageConfig } from "../config.ts";
 
 export interface Statement {
@@ -76,20 +76,37 @@ export interface DeployedFunction {
   name: pulumi.Input<string>;
 }
 
-/** What every function gets: the stage and the idempotency table, and the statements for both. */
-export function baseSpec(config: StageConfig, refs: AutomationRefs) {
-  const common = {
-    [CommonEnv.stage]: config.stage,
-    [CommonEnv.idempotencyTable]: refs.idempotencyTable.name,
-  };
-  const shared: Statement[] = [
-    { actions: IDEMPOTENCY_ACTIONS, resources: [refs.idempotencyTable.arn] },
-    // Lambda's on-failure destination for events that failed every retry.
-    { actions: ["sqs:SendMessage"], resources: [refs.deadLetterQueueArn] },
-  ];
-  return { common, shared };
+/** What a function needs beyond what every function gets. */
+export interface FunctionNeeds {
+  environment: Record<string, pulumi.Input<string>>;
+  permissions: Statement[];
 }
-export type BaseSpec = ReturnType<typeof baseSpec>;
+
+/** A function's spec: its needs plus the stage, the idempotency table and the dead-letter queue. */
+export function functionSpec(
+  config: StageConfig,
+  refs: AutomationRefs,
+  name: FunctionKey,
+  needs: FunctionNeeds,
+): FunctionSpec {
+  return {
+    name,
+    functionName: functionName(config, name),
+    handler: FunctionHandler[name],
+    reservedConcurrency: 1,
+    environment: {
+      [CommonEnv.stage]: config.stage,
+      [CommonEnv.idempotencyTable]: refs.idempotencyTable.name,
+      ...needs.environment,
+    },
+    permissions: [
+      ...needs.permissions,
+      { actions: IDEMPOTENCY_ACTIONS, resources: [refs.idempotencyTable.arn] },
+      // Lambda's on-failure destination for events that failed every retry.
+      { actions: ["sqs:SendMessage"], resources: [refs.deadLetterQueueArn] },
+    ],
+  };
+}
 
 /** Connects a rule (a pattern or a schedule) to a function: see delivery.ts. */
 export type Route = (

@@ -1,28 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { DetailType, EVENT_SOURCE } from "../../contracts/events.ts";
-import { FunctionHandler, RotatorEnv } from "../../contracts/function-env.ts";
-import type { StageConfig } from "../config.ts";
-import {
-  type AutomationRefs,
-  type BaseSpec,
-  type DeployedFunction,
-  type FunctionSpec,
-  functionName,
-  type Route,
-} from "./types.ts";
+import { RotatorEnv } from "../../contracts/function-env.ts";
+import type { AutomationRefs, DeployedFunction, FunctionNeeds, Route } from "./types.ts";
 
-export function rotatorSpec(
-  config: StageConfig,
-  refs: AutomationRefs,
-  { common, shared }: BaseSpec,
-): FunctionSpec {
+export function rotatorNeeds(refs: AutomationRefs): FunctionNeeds {
   return {
-    name: "whitelistRotator",
-    functionName: functionName(config, "whitelistRotator"),
-    handler: FunctionHandler.whitelistRotator,
-    reservedConcurrency: 1,
     environment: {
-      ...common,
       [RotatorEnv.contributorsParameter]: refs.contributorsParameter.name,
       [RotatorEnv.policyParameter]: refs.policyParameter.name,
       [RotatorEnv.policySetName]: "contributors",
@@ -38,7 +21,6 @@ export function rotatorSpec(
       { actions: ["mediaconnect:DescribeFlow"], resources: [refs.flowArn] },
       { actions: ["mediaconnect:UpdateFlowSource"], resources: [refs.flowArn, ...refs.flowSourceArns] },
       { actions: ["events:PutEvents"], resources: [refs.eventBusArn] },
-      ...shared,
     ],
   };
 }
