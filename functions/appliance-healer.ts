@@ -28,20 +28,17 @@ import {
 import { cloudWatchClient, metricData } from "./lib/aws/cloudwatch.ts";
 import { ec2Client, launchTimes } from "./lib/aws/ec2.ts";
 import { elbClient, targetHealth } from "./lib/aws/elb.ts";
-import { arn, readEnv } from "./lib/env.ts";
-import { InvalidInputError } from "./lib/errors.ts";
-import { AlarmDetail, Envelope, isSchedule, parse } from "./lib/events.ts";
+import { AlarmDetail } from "./lib/events.ts";
+import { arn, defineFunction, Envelope, InvalidInputError, isSchedule, parse } from "./lib/function.ts";
 import { oncePerEvent } from "./lib/idempotency.ts";
-import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
-
-const tools = createTools(ServiceName.applianceHealer);
-const { logger, metrics } = tools;
 
 const Settings = z.object({
   [HealerEnv.targetGroupArn]: arn("elasticloadbalancing"),
   [HealerEnv.autoScalingGroupName]: z.string().min(1),
   [HealerEnv.minHealthy]: z.coerce.number().int().min(1).default(2),
 });
+
+const { logger, count, readSettings, handle } = defineFunction(ServiceName.applianceHealer, Settings);
 
 type Settings = z.output<typeof Settings>;
 
@@ -175,7 +172,7 @@ function decide(
 /** Looks up the candidates (stalled first, then unhealthy targets), decides, and acts on the decision. */
 async function sweep(reason: string, stall: StallAlarm | undefined, settings: Settings): Promise<Decision> {
   const unhealthy = unhealthyTargets(await targetHealth(settings[HealerEnv.targetGroupArn]));
-  metrics.addMetric(HealerMetric.unhealthyTargets, MetricUnit.Count, unhealthy.length);
+  count(HealerMetric.unhealthyTargets, unhealthy.length);
   const group = await describeGroup(settings[HealerEnv.autoScalingGroupName]);
   if (!group) throw new Error(`Auto Scaling group ${settings[HealerEnv.autoScalingGroupName]} not found`);
   const now = new Date();
@@ -217,12 +214,12 @@ function groupView(group: AutoScalingGroup) {
 async function apply(decision: Decision, group: AutoScalingGroup): Promise<void> {
   if (decision.action === "replace") {
     await markUnhealthy(decision.instanceId);
-    metrics.addMetric(HealerMetric.replacementsRequested, MetricUnit.Count, 1);
+    count(HealerMetric.replacementsRequested);
   } else if (decision.action === "scale-out") {
     await setDesiredCapacity(group.AutoScalingGroupName, decision.desiredCapacity);
-    metrics.addMetric(HealerMetric.scaleOuts, MetricUnit.Count, 1);
+    count(HealerMetric.scaleOuts);
   } else if (decision.action === "skip") {
-    metrics.addMetric(HealerMetric.skipped, MetricUnit.Count, 1);
+    count(HealerMetric.skipped);
   }
 }
 
@@ -262,9 +259,9 @@ const actOnce = oncePerEvent(
     sweep(job.trigger.reason, job.trigger.kind === "alarm" ? job.trigger.stall : undefined, job.settings),
 );
 
-export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<Decision> => {
+export const handler = handle(async (raw: unknown, context?: Context): Promise<Decision> => {
   const trigger = readTrigger(raw);
-  const settings = readEnv(Settings);
+  const settings = readSettings();
   if (trigger.kind === "ok") {
     const decision: Decision = { action: "none", reason: trigger.reason };
     logger.info("decision: none", { decision });

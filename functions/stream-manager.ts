@@ -23,14 +23,9 @@ import { eventsClient, putCustomEvent } from "./lib/aws/eventbridge.ts";
 import { describeFlow, mediaConnectClient, startFlow, stopFlow } from "./lib/aws/mediaconnect.ts";
 import { channelState, mediaLiveClient, startChannel, stopChannel } from "./lib/aws/medialive.ts";
 import { getParameter, putParameter, ssmClient } from "./lib/aws/ssm.ts";
-import { arn, readEnv } from "./lib/env.ts";
-import { InvalidInputError } from "./lib/errors.ts";
-import { Envelope, errorName, isSchedule, parse } from "./lib/events.ts";
+import { errorName } from "./lib/events.ts";
+import { arn, defineFunction, Envelope, InvalidInputError, isSchedule, parse } from "./lib/function.ts";
 import { oncePerEvent } from "./lib/idempotency.ts";
-import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
-
-const tools = createTools(ServiceName.streamManager);
-const { logger, metrics } = tools;
 
 const Settings = z.object({
   [StreamManagerEnv.flowArn]: arn("mediaconnect"),
@@ -41,6 +36,8 @@ const Settings = z.object({
   [StreamManagerEnv.eventBusName]: z.string().min(1).default("default"),
   [StreamManagerEnv.stateParameter]: z.string().min(1),
 });
+
+const { logger, count, readSettings, handle } = defineFunction(ServiceName.streamManager, Settings);
 type Settings = z.output<typeof Settings>;
 
 const State = z.object({ idleSince: z.string().optional(), lastIdleStopAt: z.string().optional() });
@@ -83,7 +80,7 @@ async function tolerant(step: string, steps: string[], send: () => Promise<unkno
     steps.push(step);
   } catch (error) {
     if (errorName(error) !== "ConflictException") throw error;
-    metrics.addMetric(StreamManagerMetric.transitional, MetricUnit.Count, 1);
+    count(StreamManagerMetric.transitional);
     steps.push(`${step}: conflict (already changing state), left to finish`);
   }
 }
@@ -111,10 +108,10 @@ async function start(settings: Settings, state: State, now: Date): Promise<Outco
   await startChannelStep(settings[StreamManagerEnv.channelId], steps);
   if (state.lastIdleStopAt) {
     const minutes = (now.getTime() - Date.parse(state.lastIdleStopAt)) / 60_000;
-    metrics.addMetric(StreamManagerMetric.minutesSaved, MetricUnit.Count, Math.max(0, Math.round(minutes)));
+    count(StreamManagerMetric.minutesSaved, Math.max(0, Math.round(minutes)));
     await writeState(settings, { idleSince: state.idleSince });
   }
-  metrics.addMetric(StreamManagerMetric.starts, MetricUnit.Count, 1);
+  count(StreamManagerMetric.starts);
   return { action: "start", steps };
 }
 
@@ -124,7 +121,7 @@ async function refusedStart(settings: Settings): Promise<Outcome | undefined> {
   const healthy = targets.filter((t) => t.TargetHealth?.State === "healthy").length;
   const needed = settings[StreamManagerEnv.minHealthyTargets];
   if (healthy >= needed) return undefined;
-  metrics.addMetric(StreamManagerMetric.startRefused, MetricUnit.Count, 1);
+  count(StreamManagerMetric.startRefused);
   await putCustomEvent(settings[StreamManagerEnv.eventBusName], DetailType.streamStartRefused, {
     reason: "inspection tier not healthy",
     healthyAppliances: healthy,
@@ -142,7 +139,7 @@ async function startFlowStep(flowArn: string, steps: string[]): Promise<void> {
   if (flowStatus === "STANDBY") {
     await tolerant("flow started", steps, () => startFlow(flowArn));
   } else if (flowStatus === "ACTIVE" || flowStatus === "STARTING" || flowStatus === "UPDATING") {
-    if (flowStatus !== "ACTIVE") metrics.addMetric(StreamManagerMetric.transitional, MetricUnit.Count, 1);
+    if (flowStatus !== "ACTIVE") count(StreamManagerMetric.transitional);
     steps.push(`flow already ${flowStatus}`);
   } else {
     throw new Error(`flow is ${flowStatus}: cannot start the stream`);
@@ -156,7 +153,7 @@ async function startChannelStep(channelId: string, steps: string[]): Promise<voi
   } else if (state === "RUNNING" || state === "STARTING" || state === "RECOVERING") {
     steps.push(`channel already ${state}`);
   } else if (state === "STOPPING") {
-    metrics.addMetric(StreamManagerMetric.transitional, MetricUnit.Count, 1);
+    count(StreamManagerMetric.transitional);
     steps.push("channel is STOPPING: start it again once it is IDLE (the next trigger will)");
   } else {
     throw new Error(`channel is ${state}: cannot start the stream`);
@@ -180,7 +177,7 @@ async function stop(settings: Settings): Promise<Outcome> {
   } else {
     steps.push(`flow already ${flowStatus}`);
   }
-  metrics.addMetric(StreamManagerMetric.stops, MetricUnit.Count, 1);
+  count(StreamManagerMetric.stops);
   return { action: "stop", steps };
 }
 
@@ -199,7 +196,7 @@ async function idleCheck(settings: Settings, state: State, now: Date): Promise<O
   if (channel !== "RUNNING") return { action: "none", steps: [`source idle but channel is ${channel}`] };
   const outcome = await stop(settings);
   await writeState(settings, { idleSince: state.idleSince, lastIdleStopAt: now.toISOString() });
-  metrics.addMetric(StreamManagerMetric.idleStops, MetricUnit.Count, 1);
+  count(StreamManagerMetric.idleStops);
   logger.info("stopped an idle channel", { idleMinutes, steps: outcome.steps });
   return { action: "idle-stop", steps: outcome.steps };
 }
@@ -272,9 +269,9 @@ const actOnce = oncePerEvent(
     act(job.command, job.settings),
 );
 
-export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<Outcome> => {
+export const handler = handle(async (raw: unknown, context?: Context): Promise<Outcome> => {
   const command = readCommand(raw);
-  const settings = readEnv(Settings);
+  const settings = readSettings();
   const outcome: Outcome =
     command.kind === "noted"
       ? { action: "none", steps: [command.step] }

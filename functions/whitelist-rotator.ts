@@ -27,14 +27,8 @@ import { PolicyError, validatePolicy } from "../contracts/policy.ts";
 import { eventsClient, putCustomEvent } from "./lib/aws/eventbridge.ts";
 import { describeFlow, mediaConnectClient, setSourceWhitelist } from "./lib/aws/mediaconnect.ts";
 import { getParameter, putParameter, ssmClient } from "./lib/aws/ssm.ts";
-import { arn, readEnv } from "./lib/env.ts";
-import { InvalidInputError } from "./lib/errors.ts";
-import { Envelope, isSchedule, parse } from "./lib/events.ts";
+import { arn, defineFunction, Envelope, InvalidInputError, isSchedule, parse } from "./lib/function.ts";
 import { oncePerEvent } from "./lib/idempotency.ts";
-import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
-
-const tools = createTools(ServiceName.whitelistRotator);
-const { logger, metrics } = tools;
 
 export { assign, CLOSED_CIDR, effectiveEntries } from "../contracts/contributor-schedule.ts";
 
@@ -45,6 +39,8 @@ const Settings = z.object({
   [RotatorEnv.flowArn]: arn("mediaconnect"),
   [RotatorEnv.eventBusName]: z.string().min(1).default("default"),
 });
+
+const { logger, count, readSettings, handle } = defineFunction(ServiceName.whitelistRotator, Settings);
 type Settings = z.output<typeof Settings>;
 
 export const clients = { ssm: ssmClient, mediaConnect: mediaConnectClient, events: eventsClient };
@@ -92,8 +88,8 @@ export function readTrigger(
   return { id: event.id, trigger };
 }
 
-export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<RotationResult> => {
-  const settings = readEnv(Settings);
+export const handler = handle(async (raw: unknown, context?: Context): Promise<RotationResult> => {
+  const settings = readSettings();
   const read = readTrigger(raw, settings);
   if ("ignored" in read) {
     logger.info(`ignored: ${read.ignored}`);
@@ -115,7 +111,7 @@ async function rotate(trigger: Trigger, settings: Settings): Promise<RotationRes
   const sourceChanges = changesOf(sources, plan);
   for (const change of sourceChanges) {
     await setSourceWhitelist(settings[RotatorEnv.flowArn], change.sourceArn, change.to);
-    metrics.addMetric(RotatorMetric.sourcesUpdated, MetricUnit.Count, 1);
+    count(RotatorMetric.sourcesUpdated);
   }
   const cidrs = active.map((a) => a.cidr);
   const policy = await applyPolicy(settings, cidrs, sourceChanges);
@@ -125,7 +121,7 @@ async function rotate(trigger: Trigger, settings: Settings): Promise<RotationRes
     policy: { from: policy.previous, to: cidrs, updated: policy.updated },
   };
   if (!result.changed) {
-    metrics.addMetric(RotatorMetric.noChange, MetricUnit.Count, 1);
+    count(RotatorMetric.noChange);
     logger.info("nothing to rotate", { trigger, active });
     return result;
   }
@@ -135,7 +131,7 @@ async function rotate(trigger: Trigger, settings: Settings): Promise<RotationRes
     removed: policy.previous.filter((c) => !cidrs.includes(c)),
     sources: sourceChanges,
   });
-  metrics.addMetric(RotatorMetric.rotations, MetricUnit.Count, 1);
+  count(RotatorMetric.rotations);
   logger.info("whitelist rotated", { trigger, result });
   return result;
 }
@@ -145,7 +141,7 @@ function refusalCounted<T>(decide: () => T): T {
   try {
     return decide();
   } catch (error) {
-    metrics.addMetric(RotatorMetric.refused, MetricUnit.Count, 1);
+    count(RotatorMetric.refused);
     throw error;
   }
 }
@@ -220,13 +216,13 @@ async function applyPolicy(
     const { previous, next } = rotatePolicy(text, settings[RotatorEnv.policySetName], cidrs);
     if (next === undefined) return { previous, updated: false };
     await putParameter(parameterName, next);
-    metrics.addMetric(RotatorMetric.policyUpdated, MetricUnit.Count, 1);
+    count(RotatorMetric.policyUpdated);
     return { previous, updated: true };
   } catch (error) {
     if (sourceChanges.length > 0) {
       // The flow already has the new whitelist: count it, say so, and fail so that the invocation is
       // retried (and the next schedule tries again); the flow update is then a no-op.
-      metrics.addMetric(RotatorMetric.partialFailures, MetricUnit.Count, 1);
+      count(RotatorMetric.partialFailures);
       logger.error("flow sources rotated but the appliance policy was not", {
         error: (error as Error).message,
         sourceChanges,
