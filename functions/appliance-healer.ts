@@ -108,10 +108,12 @@ export type Decision =
 /** An instance launching, terminating, or already marked for replacement: a replacement in flight. */
 const IN_FLIGHT = /^(Pending|Terminating)/;
 
+type GroupView = { instances: Instance[]; desired: number; max: number; graceSeconds: number };
+
 function decide(
   reason: string,
   candidates: string[],
-  group: { instances: Instance[]; desired: number; max: number; graceSeconds: number },
+  group: GroupView,
   launchTimes: Map<string, Date>,
   minHealthy: number,
   now: Date,
@@ -126,47 +128,50 @@ function decide(
       reason: `a replacement is already in flight (${inFlight.InstanceId}: ${inFlight.LifecycleState}, ${inFlight.HealthStatus})`,
     };
   for (const instanceId of candidates) {
-    const instance = group.instances.find((i) => i.InstanceId === instanceId);
-    if (!instance) {
-      logger.info("skipped: target is not an instance of the group", { instanceId });
-      continue;
-    }
-    if (instance.LifecycleState !== "InService") {
-      logger.info("skipped: instance is not in service", {
-        instanceId,
-        lifecycleState: instance.LifecycleState,
-      });
-      continue;
-    }
-    const launched = launchTimes.get(instanceId);
-    if (launched && now.getTime() - launched.getTime() < group.graceSeconds * 1000) {
-      logger.info("skipped: instance is inside its health-check grace period", {
-        instanceId,
-        launched: launched.toISOString(),
-      });
-      continue;
-    }
+    if (!replaceable(instanceId, group, launchTimes.get(instanceId), now)) continue;
     const inService = group.instances.filter((i) => i.LifecycleState === "InService").length;
-    if (inService - 1 < minHealthy) {
-      if (group.desired < group.max) {
-        return {
-          action: "scale-out",
-          desiredCapacity: group.desired + 1,
-          reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service: adding one first`,
-        };
-      }
+    if (inService - 1 >= minHealthy) return { action: "replace", instanceId, reason };
+    if (group.desired < group.max) {
       return {
-        action: "skip",
-        instanceId,
-        reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service and the group is at its max (${group.max})`,
+        action: "scale-out",
+        desiredCapacity: group.desired + 1,
+        reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service: adding one first`,
       };
     }
-    return { action: "replace", instanceId, reason };
+    return {
+      action: "skip",
+      instanceId,
+      reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service and the group is at its max (${group.max})`,
+    };
   }
   return {
     action: "none",
     reason: candidates.length ? "no candidate can be replaced now" : "no unhealthy appliance",
   };
+}
+
+/** An instance of the group, in service and past its grace period; otherwise logged as skipped. */
+function replaceable(instanceId: string, group: GroupView, launched: Date | undefined, now: Date): boolean {
+  const instance = group.instances.find((i) => i.InstanceId === instanceId);
+  if (!instance) {
+    logger.info("skipped: target is not an instance of the group", { instanceId });
+    return false;
+  }
+  if (instance.LifecycleState !== "InService") {
+    logger.info("skipped: instance is not in service", {
+      instanceId,
+      lifecycleState: instance.LifecycleState,
+    });
+    return false;
+  }
+  if (launched && now.getTime() - launched.getTime() < group.graceSeconds * 1000) {
+    logger.info("skipped: instance is inside its health-check grace period", {
+      instanceId,
+      launched: launched.toISOString(),
+    });
+    return false;
+  }
+  return true;
 }
 
 /** Looks up the candidates (stalled first, then unhealthy targets), decides, and acts on the decision. */
@@ -202,7 +207,7 @@ function unhealthyTargets(targets: TargetHealthDescription[]): string[] {
     .filter((id): id is string => Boolean(id));
 }
 
-function groupView(group: AutoScalingGroup) {
+function groupView(group: AutoScalingGroup): GroupView {
   return {
     instances: group.Instances ?? [],
     desired: group.DesiredCapacity ?? 0,
