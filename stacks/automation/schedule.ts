@@ -26,33 +26,7 @@ export function windowInput(config: StageConfig, account: string, action: "start
 }
 
 export function streamWindows(config: StageConfig, refs: AutomationRefs, manager: DeployedFunction) {
-  const role = new iam.Role(named(config, "scheduler-role"), {
-    assumeRolePolicy: pulumi.output(refs.accountId).apply((account) =>
-      JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Effect: "Allow",
-            Principal: { Service: "scheduler.amazonaws.com" },
-            Action: "sts:AssumeRole",
-            Condition: { StringEquals: { "aws:SourceAccount": account } },
-          },
-        ],
-      }),
-    ),
-  });
-  const schedulerPolicy = new iam.RolePolicy(named(config, "scheduler-invoke"), {
-    role: role.id,
-    policy: pulumi.all([manager.arn, refs.deadLetterQueueArn]).apply(([functionArn, queueArn]) =>
-      JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [functionArn] },
-          { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [queueArn] },
-        ],
-      }),
-    ),
-  });
+  const { role, schedulerPolicy } = schedulerRole(config, refs, manager);
   const schedules: scheduler.Schedule[] = [];
   for (const window of config.streamWindows) {
     for (const action of ["start", "stop"] as const) {
@@ -83,4 +57,36 @@ export function streamWindows(config: StageConfig, refs: AutomationRefs, manager
     }
   }
   return { schedules, schedulerPolicy };
+}
+
+/** The role Scheduler assumes, from this account only: invoke the manager, dead-letter what fails. */
+function schedulerRole(config: StageConfig, refs: AutomationRefs, manager: DeployedFunction) {
+  const role = new iam.Role(named(config, "scheduler-role"), {
+    assumeRolePolicy: pulumi.output(refs.accountId).apply((account) =>
+      JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: { Service: "scheduler.amazonaws.com" },
+            Action: "sts:AssumeRole",
+            Condition: { StringEquals: { "aws:SourceAccount": account } },
+          },
+        ],
+      }),
+    ),
+  });
+  const schedulerPolicy = new iam.RolePolicy(named(config, "scheduler-invoke"), {
+    role: role.id,
+    policy: pulumi.all([manager.arn, refs.deadLetterQueueArn]).apply(([functionArn, queueArn]) =>
+      JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [functionArn] },
+          { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [queueArn] },
+        ],
+      }),
+    ),
+  });
+  return { role, schedulerPolicy };
 }
