@@ -12,6 +12,8 @@ import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
 const { elb, mediaConnect, mediaLive, ssm, events } = mockFunctionClients();
 const table = idempotencyTable();
+/** The sample event `name` as if sent at `time` (an ISO timestamp). */
+const sentAt = (name: string, time: string) => ({ ...sampleEvent(name), time });
 
 function world(o: { healthy: number; flow: string; channel: string; state?: object }) {
   elb.on(DescribeTargetHealthCommand).resolves({
@@ -135,14 +137,9 @@ describe("stream manager", () => {
     });
 
     ssm.reset();
-    world({
-      healthy: 2,
-      flow: "ACTIVE",
-      channel: "RUNNING",
-      state: { idleSince: "2026-11-25T10:00:00.000Z" },
-    });
-    const sweep = sampleEvent("schedule-sweep");
-    sweep.time = "2026-11-25T10:20:00Z";
+    const quietSince = "2026-11-25T10:00:00.000Z";
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING", state: { idleSince: quietSince } });
+    const sweep = sentAt("schedule-sweep", "2026-11-25T10:20:00Z");
     const idle = await capture(() => handler(sweep));
     expect(idle.result).toEqual({ action: "idle-stop", steps: ["channel stopped", "flow stopped"] });
     expect(JSON.parse(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value!)).toEqual({
@@ -152,14 +149,9 @@ describe("stream manager", () => {
     expect(idle.metrics).toMatchObject({ IdleStops: 1, StreamStops: 1 });
 
     ssm.reset();
-    world({
-      healthy: 2,
-      flow: "STANDBY",
-      channel: "IDLE",
-      state: { lastIdleStopAt: "2026-11-25T10:20:00.000Z" },
-    });
-    const restart = sampleEvent("start-stream");
-    restart.time = "2026-11-25T12:20:00Z";
+    const stoppedAt = "2026-11-25T10:20:00.000Z";
+    world({ healthy: 2, flow: "STANDBY", channel: "IDLE", state: { lastIdleStopAt: stoppedAt } });
+    const restart = sentAt("start-stream", "2026-11-25T12:20:00Z");
     const started = await capture(() => handler(restart));
     expect(started.metrics).toMatchObject({ IdleMinutesSaved: 120, StreamStarts: 1 });
   });
@@ -222,8 +214,7 @@ describe("stream manager", () => {
       channel: "RUNNING",
       state: { idleSince: "2026-11-25T09:55:00.000Z" },
     });
-    const sweep = sampleEvent("schedule-sweep");
-    sweep.time = "2026-11-25T10:00:00Z";
+    const sweep = sentAt("schedule-sweep", "2026-11-25T10:00:00Z");
     const { result } = await capture(() => handler(sweep));
     expect(result).toMatchObject({ action: "none" });
     expect(mediaLive.commandCalls(StopChannelCommand)).toHaveLength(0);
