@@ -4,7 +4,7 @@
  * parameter). The field-by-field reference is in the README ("Policy").
  */
 import { z } from "zod";
-import { type CidrError, parseCidr } from "./cidr.ts";
+import { checkCidr } from "./cidr.ts";
 import { describeIssues } from "./validation.ts";
 
 /** What a check does when it fires: drop the packet, let it through but log and count it, or nothing. */
@@ -14,14 +14,6 @@ export type CheckAction = z.infer<typeof CheckAction>;
 const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "names are 1-64 characters: letters, digits, '_', '.', '-'");
-
-function checkCidr(value: string, ctx: z.RefinementCtx): void {
-  try {
-    parseCidr(value);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as CidrError).message });
-  }
-}
 
 const cidrText = z.string().superRefine(checkCidr);
 
