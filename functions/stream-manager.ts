@@ -7,10 +7,10 @@
  * the idle timeout, and counts the minutes that saved.
  *
  * Triggers: custom `Start Stream` / `Stop Stream` events, the stack's Scheduler windows (an envelope
- * with `detail.action` "start" / "stop", see stacks/automation/schedule.ts), a scheduled sweep, MediaConnect
- * source health and MediaLive channel state/alert events. One invocation at a time (reserved
- * concurrency 1) and once per event id (Powertools Idempotency): a start cannot race a stop, and a
- * duplicate delivery of an old start cannot undo a later stop.
+ * with `detail.action` "start" / "stop", see stacks/automation/schedule.ts), a scheduled sweep,
+ * MediaConnect source health and MediaLive channel state/alert events. One invocation at a time
+ * (reserved concurrency 1) and once per event id (Powertools Idempotency): a start cannot race a stop,
+ * and a duplicate delivery of an old start cannot undo a later stop.
  */
 
 import type { Context } from "aws-lambda";
