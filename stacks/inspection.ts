@@ -18,7 +18,6 @@ import { createApplianceSecurityGroup } from "./inspection/security-group.ts";
 import type { Network } from "./network.ts";
 import type { Parameters } from "./parameters.ts";
 
-export { GENEVE_PORT, HEALTH_PORT } from "../contracts/gwlb.ts";
 export { AMI_PARAMETER } from "./inspection/appliance-fleet.ts";
 export { type UploadedFile, uploadedFiles } from "./inspection/assets.ts";
 export { type BootSettings, LAUNCH_HOOK, LAUNCH_HOOK_TIMEOUT_SECONDS, userData } from "./inspection/boot.ts";
