@@ -3,6 +3,7 @@
  * Addresses are held as four 32-bit words so that IPv4 and IPv6 match the same way; IPv4 uses word 3
  * only, which keeps the per-packet comparison to one word for IPv4 flows.
  */
+import type { z } from "zod";
 
 export type Family = 4 | 6;
 
@@ -16,6 +17,15 @@ export interface Cidr {
 }
 
 export class CidrError extends Error {}
+
+/** For a zod `superRefine`: a value that is not a CIDR is an issue carrying parseCidr's reason. */
+export function checkCidr(value: string, ctx: z.RefinementCtx): void {
+  try {
+    parseCidr(value);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as CidrError).message });
+  }
+}
 
 function parseIpv4(text: string): number | undefined {
   const parts = text.split(".");

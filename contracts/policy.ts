@@ -4,7 +4,8 @@
  * parameter). The field-by-field reference is in the README ("Policy").
  */
 import { z } from "zod";
-import { type CidrError, parseCidr } from "./cidr.ts";
+import { checkCidr } from "./cidr.ts";
+import { describeIssues } from "./validation.ts";
 
 /** What a check does when it fires: drop the packet, let it through but log and count it, or nothing. */
 export const CheckAction = z.enum(["drop", "alert", "off"]);
@@ -13,14 +14,6 @@ export type CheckAction = z.infer<typeof CheckAction>;
 const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "names are 1-64 characters: letters, digits, '_', '.', '-'");
-
-function checkCidr(value: string, ctx: z.RefinementCtx): void {
-  try {
-    parseCidr(value);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as CidrError).message });
-  }
-}
 
 const cidrText = z.string().superRefine(checkCidr);
 
@@ -194,7 +187,7 @@ export type Limits = z.output<typeof Limits>;
 /** Rules are matched through a 32-bit mask per flow. */
 export const MAX_RULES = 32;
 
-export const Policy = z
+const PolicyDocument = z
   .object({
     version: z.literal(1),
     description: z.string().max(2000).optional(),
@@ -204,82 +197,75 @@ export const Policy = z
     rules: z.array(Rule).max(MAX_RULES).default([]),
     limits: Limits.default(Limits.parse({})),
   })
-  .strict()
-  .superRefine((policy, ctx) => {
-    const checkRefs = (refs: readonly string[] | undefined, path: (string | number)[]) => {
-      for (const [i, ref] of (refs ?? []).entries()) {
-        if (ref.startsWith("@") && !(ref.slice(1) in policy.sets)) {
-          ctx.addIssue({ code: "custom", path: [...path, i], message: `unknown set "${ref}"` });
-        }
-      }
-    };
-    const seenFlows = new Set<string>();
-    for (const [i, flow] of policy.flows.entries()) {
-      if (seenFlows.has(flow.name)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["flows", i, "name"],
-          message: `duplicate flow "${flow.name}"`,
-        });
-      }
-      seenFlows.add(flow.name);
-      if (!(flow.profile in policy.profiles)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["flows", i, "profile"],
-          message: `unknown profile "${flow.profile}"`,
-        });
-      }
-      checkRefs(flow.src, ["flows", i, "src"]);
-      checkRefs(flow.dst, ["flows", i, "dst"]);
+  .strict();
+type PolicyDocument = z.output<typeof PolicyDocument>;
+type Issue = (path: (string | number)[], message: string) => void;
+
+/** The references a schema cannot check alone: names unique, profiles and `@sets` defined, and so on. */
+export const Policy = PolicyDocument.superRefine((policy, ctx) => {
+  const issue: Issue = (path, message) => ctx.addIssue({ code: "custom", path, message });
+  checkFlows(policy, issue);
+  checkRules(policy, issue);
+  checkProfiles(policy, issue);
+});
+
+/** Each `@set` named in `refs` must exist. */
+function checkSetRefs(
+  policy: PolicyDocument,
+  refs: readonly string[] | undefined,
+  path: (string | number)[],
+  issue: Issue,
+) {
+  for (const [i, ref] of (refs ?? []).entries()) {
+    if (ref.startsWith("@") && !(ref.slice(1) in policy.sets)) issue([...path, i], `unknown set "${ref}"`);
+  }
+}
+
+function checkFlows(policy: PolicyDocument, issue: Issue): void {
+  const seen = new Set<string>();
+  for (const [i, flow] of policy.flows.entries()) {
+    if (seen.has(flow.name)) issue(["flows", i, "name"], `duplicate flow "${flow.name}"`);
+    seen.add(flow.name);
+    if (!(flow.profile in policy.profiles))
+      issue(["flows", i, "profile"], `unknown profile "${flow.profile}"`);
+    checkSetRefs(policy, flow.src, ["flows", i, "src"], issue);
+    checkSetRefs(policy, flow.dst, ["flows", i, "dst"], issue);
+  }
+}
+
+function checkRules(policy: PolicyDocument, issue: Issue): void {
+  const seen = new Set<string>();
+  for (const [i, rule] of policy.rules.entries()) {
+    if (seen.has(rule.name)) issue(["rules", i, "name"], `duplicate rule "${rule.name}"`);
+    seen.add(rule.name);
+    checkSetRefs(policy, rule.match.src, ["rules", i, "match", "src"], issue);
+    checkSetRefs(policy, rule.match.dst, ["rules", i, "match", "dst"], issue);
+    const { minLength, maxLength } = rule.match;
+    if (minLength !== undefined && maxLength !== undefined && minLength > maxLength) {
+      issue(["rules", i, "match"], "minLength is above maxLength");
     }
-    const seenRules = new Set<string>();
-    for (const [i, rule] of policy.rules.entries()) {
-      if (seenRules.has(rule.name)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["rules", i, "name"],
-          message: `duplicate rule "${rule.name}"`,
-        });
-      }
-      seenRules.add(rule.name);
-      checkRefs(rule.match.src, ["rules", i, "match", "src"]);
-      checkRefs(rule.match.dst, ["rules", i, "match", "dst"]);
-      const { minLength, maxLength } = rule.match;
-      if (minLength !== undefined && maxLength !== undefined && minLength > maxLength) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["rules", i, "match"],
-          message: "minLength is above maxLength",
-        });
-      }
+  }
+}
+
+function checkProfiles(policy: PolicyDocument, issue: Issue): void {
+  for (const [profileName, profile] of Object.entries(policy.profiles)) {
+    if (profile.mpegts && !profile.rtp) {
+      issue(
+        ["profiles", profileName, "mpegts"],
+        "mpegts checks need rtp checks (the transport stream is read from the RTP payload)",
+      );
     }
-    for (const [profileName, profile] of Object.entries(policy.profiles)) {
-      if (profile.mpegts && !profile.rtp) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["profiles", profileName, "mpegts"],
-          message: "mpegts checks need rtp checks (the transport stream is read from the RTP payload)",
-        });
-      }
-    }
-  });
+  }
+}
 export type Policy = z.output<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;
 
 export class PolicyError extends Error {
   readonly issues: readonly string[];
-  constructor(message: string, issues: readonly string[] = []) {
-    super(message);
+  constructor(message: string, issues: readonly string[] = [], options?: ErrorOptions) {
+    super(message, options);
     this.issues = issues;
   }
-}
-
-/** Turns zod issues into `path: message` lines a person can act on. */
-export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map(
-    (issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`,
-  );
 }
 
 /** Parses policy JSON text; throws PolicyError naming every problem. */
@@ -288,7 +274,7 @@ export function parsePolicy(text: string, origin = "policy"): Policy {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new PolicyError(`${origin} is not valid JSON: ${(error as Error).message}`);
+    throw new PolicyError(`${origin} is not valid JSON: ${(error as Error).message}`, [], { cause: error });
   }
   return validatePolicy(raw, origin);
 }

@@ -12,32 +12,25 @@
  * runs one invocation at a time (reserved concurrency 1) and once per event id (Powertools
  * Idempotency), so two deliveries or two alarms never replace two appliances at once.
  */
-import {
-  AutoScalingClient,
-  DescribeAutoScalingGroupsCommand,
-  type Instance,
-  SetDesiredCapacityCommand,
-  SetInstanceHealthCommand,
-} from "@aws-sdk/client-auto-scaling";
-import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
+import type { AutoScalingGroup, Instance } from "@aws-sdk/client-auto-scaling";
+import type { TargetHealthDescription } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { EMF_NAMESPACE, EmfDimension, EmfMetric, STALL_ALARM } from "../contracts/appliance-metrics.ts";
 import { HealerMetric, ServiceName } from "../contracts/automation-metrics.ts";
 import { HealerEnv } from "../contracts/function-env.ts";
-import { arn, readEnv } from "./lib/env.ts";
-import { InvalidInputError } from "./lib/errors.ts";
-import { AlarmDetail, Envelope, isSchedule, parse } from "./lib/events.ts";
+import {
+  autoScalingClient,
+  describeGroup,
+  markUnhealthy,
+  setDesiredCapacity,
+} from "./lib/aws/autoscaling.ts";
+import { cloudWatchClient, metricData } from "./lib/aws/cloudwatch.ts";
+import { ec2Client, launchTimes } from "./lib/aws/ec2.ts";
+import { elbClient, targetHealth } from "./lib/aws/elb.ts";
+import { AlarmDetail } from "./lib/events.ts";
+import { arn, defineFunction, Envelope, InvalidInputError, isSchedule, parse } from "./lib/function.ts";
 import { oncePerEvent } from "./lib/idempotency.ts";
-import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
-
-const tools = createTools(ServiceName.applianceHealer);
-const { logger, metrics } = tools;
 
 const Settings = z.object({
   [HealerEnv.targetGroupArn]: arn("elasticloadbalancing"),
@@ -45,11 +38,15 @@ const Settings = z.object({
   [HealerEnv.minHealthy]: z.coerce.number().int().min(1).default(2),
 });
 
+const { logger, count, readSettings, handle } = defineFunction(ServiceName.applianceHealer, Settings);
+
+type Settings = z.output<typeof Settings>;
+
 export const clients = {
-  elb: new ElasticLoadBalancingV2Client({}),
-  autoScaling: new AutoScalingClient({}),
-  ec2: new EC2Client({}),
-  cloudWatch: new CloudWatchClient({}),
+  elb: elbClient,
+  autoScaling: autoScalingClient,
+  ec2: ec2Client,
+  cloudWatch: cloudWatchClient,
 };
 
 /** What a stall alarm says: the instance it names, or the series it watched (to look per instance). */
@@ -70,31 +67,29 @@ async function stalledInstances(alarm: StallAlarm, instanceIds: string[], now: D
   if (alarm.instanceId) return [alarm.instanceId];
   if (instanceIds.length === 0) return [];
   const windowSeconds = alarm.periodSeconds * (STALL_ALARM.evaluationPeriods + 1);
-  const result = await clients.cloudWatch.send(
-    new GetMetricDataCommand({
-      StartTime: new Date(now.getTime() - windowSeconds * 1000),
-      EndTime: now,
-      ScanBy: "TimestampDescending",
-      MetricDataQueries: instanceIds.map((instanceId, i) => ({
-        Id: `i${i}`,
-        Label: instanceId,
-        ReturnData: true,
-        MetricStat: {
-          Metric: {
-            Namespace: alarm.namespace,
-            MetricName: EmfMetric.forwardingStalled,
-            Dimensions: Object.entries({ ...alarm.dimensions, [EmfDimension.instanceId]: instanceId }).map(
-              ([Name, Value]) => ({ Name, Value }),
-            ),
-          },
-          Period: alarm.periodSeconds,
-          Stat: "Maximum",
+  const results = await metricData({
+    StartTime: new Date(now.getTime() - windowSeconds * 1000),
+    EndTime: now,
+    ScanBy: "TimestampDescending",
+    MetricDataQueries: instanceIds.map((instanceId, i) => ({
+      Id: `i${i}`,
+      Label: instanceId,
+      ReturnData: true,
+      MetricStat: {
+        Metric: {
+          Namespace: alarm.namespace,
+          MetricName: EmfMetric.forwardingStalled,
+          Dimensions: Object.entries({ ...alarm.dimensions, [EmfDimension.instanceId]: instanceId }).map(
+            ([Name, Value]) => ({ Name, Value }),
+          ),
         },
-      })),
-    }),
-  );
+        Period: alarm.periodSeconds,
+        Stat: "Maximum",
+      },
+    })),
+  });
   const stalled: string[] = [];
-  for (const series of result.MetricDataResults ?? []) {
+  for (const series of results) {
     const index = Number(series.Id?.slice(1));
     const recent = (series.Values ?? []).slice(0, STALL_ALARM.evaluationPeriods);
     if (recent.length === STALL_ALARM.evaluationPeriods && recent.every((v) => v >= 1))
@@ -113,10 +108,12 @@ export type Decision =
 /** An instance launching, terminating, or already marked for replacement: a replacement in flight. */
 const IN_FLIGHT = /^(Pending|Terminating)/;
 
+type GroupView = { instances: Instance[]; desired: number; max: number; graceSeconds: number };
+
 function decide(
   reason: string,
   candidates: string[],
-  group: { instances: Instance[]; desired: number; max: number; graceSeconds: number },
+  group: GroupView,
   launchTimes: Map<string, Date>,
   minHealthy: number,
   now: Date,
@@ -131,42 +128,21 @@ function decide(
       reason: `a replacement is already in flight (${inFlight.InstanceId}: ${inFlight.LifecycleState}, ${inFlight.HealthStatus})`,
     };
   for (const instanceId of candidates) {
-    const instance = group.instances.find((i) => i.InstanceId === instanceId);
-    if (!instance) {
-      logger.info("skipped: target is not an instance of the group", { instanceId });
-      continue;
-    }
-    if (instance.LifecycleState !== "InService") {
-      logger.info("skipped: instance is not in service", {
-        instanceId,
-        lifecycleState: instance.LifecycleState,
-      });
-      continue;
-    }
-    const launched = launchTimes.get(instanceId);
-    if (launched && now.getTime() - launched.getTime() < group.graceSeconds * 1000) {
-      logger.info("skipped: instance is inside its health-check grace period", {
-        instanceId,
-        launched: launched.toISOString(),
-      });
-      continue;
-    }
+    if (!replaceable(instanceId, group, launchTimes.get(instanceId), now)) continue;
     const inService = group.instances.filter((i) => i.LifecycleState === "InService").length;
-    if (inService - 1 < minHealthy) {
-      if (group.desired < group.max) {
-        return {
-          action: "scale-out",
-          desiredCapacity: group.desired + 1,
-          reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service: adding one first`,
-        };
-      }
+    if (inService - 1 >= minHealthy) return { action: "replace", instanceId, reason };
+    if (group.desired < group.max) {
       return {
-        action: "skip",
-        instanceId,
-        reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service and the group is at its max (${group.max})`,
+        action: "scale-out",
+        desiredCapacity: group.desired + 1,
+        reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service: adding one first`,
       };
     }
-    return { action: "replace", instanceId, reason };
+    return {
+      action: "skip",
+      instanceId,
+      reason: `replacing ${instanceId} would leave ${inService - 1} < ${minHealthy} in service and the group is at its max (${group.max})`,
+    };
   }
   return {
     action: "none",
@@ -174,25 +150,35 @@ function decide(
   };
 }
 
-async function sweep(
-  reason: string,
-  stall: StallAlarm | undefined,
-  settings: z.output<typeof Settings>,
-): Promise<Decision> {
-  const targets = await clients.elb.send(
-    new DescribeTargetHealthCommand({ TargetGroupArn: settings[HealerEnv.targetGroupArn] }),
-  );
-  const unhealthy = (targets.TargetHealthDescriptions ?? [])
-    .filter((t) => t.TargetHealth?.State === "unhealthy" || t.TargetHealth?.State === "unavailable")
-    .map((t) => t.Target?.Id)
-    .filter((id): id is string => Boolean(id));
-  metrics.addMetric(HealerMetric.unhealthyTargets, MetricUnit.Count, unhealthy.length);
-  const groups = await clients.autoScaling.send(
-    new DescribeAutoScalingGroupsCommand({
-      AutoScalingGroupNames: [settings[HealerEnv.autoScalingGroupName]],
-    }),
-  );
-  const group = groups.AutoScalingGroups?.[0];
+/** An instance of the group, in service and past its grace period; otherwise logged as skipped. */
+function replaceable(instanceId: string, group: GroupView, launched: Date | undefined, now: Date): boolean {
+  const instance = group.instances.find((i) => i.InstanceId === instanceId);
+  if (!instance) {
+    logger.info("skipped: target is not an instance of the group", { instanceId });
+    return false;
+  }
+  if (instance.LifecycleState !== "InService") {
+    logger.info("skipped: instance is not in service", {
+      instanceId,
+      lifecycleState: instance.LifecycleState,
+    });
+    return false;
+  }
+  if (launched && now.getTime() - launched.getTime() < group.graceSeconds * 1000) {
+    logger.info("skipped: instance is inside its health-check grace period", {
+      instanceId,
+      launched: launched.toISOString(),
+    });
+    return false;
+  }
+  return true;
+}
+
+/** Looks up the candidates (stalled first, then unhealthy targets), decides, and acts on the decision. */
+async function sweep(reason: string, stall: StallAlarm | undefined, settings: Settings): Promise<Decision> {
+  const unhealthy = unhealthyTargets(await targetHealth(settings[HealerEnv.targetGroupArn]));
+  count(HealerMetric.unhealthyTargets, unhealthy.length);
+  const group = await describeGroup(settings[HealerEnv.autoScalingGroupName]);
   if (!group) throw new Error(`Auto Scaling group ${settings[HealerEnv.autoScalingGroupName]} not found`);
   const now = new Date();
   const inService = (group.Instances ?? [])
@@ -200,52 +186,46 @@ async function sweep(
     .map((i) => i.InstanceId!);
   const stalled = stall ? await stalledInstances(stall, inService, now) : [];
   const candidates = [...stalled, ...unhealthy.filter((id) => !stalled.includes(id))];
-  let launchTimes = new Map<string, Date>();
-  if (candidates.length > 0) {
-    const described = await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: candidates }));
-    launchTimes = new Map(
-      (described.Reservations ?? [])
-        .flatMap((r) => r.Instances ?? [])
-        .filter((i) => i.InstanceId && i.LaunchTime)
-        .map((i) => [i.InstanceId!, new Date(i.LaunchTime!)]),
-    );
-  }
+  const launched = candidates.length > 0 ? await launchTimes(candidates) : new Map<string, Date>();
   const decision = decide(
     reason,
     candidates,
-    {
-      instances: group.Instances ?? [],
-      desired: group.DesiredCapacity ?? 0,
-      max: group.MaxSize ?? 0,
-      graceSeconds: group.HealthCheckGracePeriod ?? 0,
-    },
-    launchTimes,
+    groupView(group),
+    launched,
     settings[HealerEnv.minHealthy],
     now,
   );
-  if (decision.action === "replace") {
-    await clients.autoScaling.send(
-      new SetInstanceHealthCommand({
-        InstanceId: decision.instanceId,
-        HealthStatus: "Unhealthy",
-        ShouldRespectGracePeriod: true,
-      }),
-    );
-    metrics.addMetric(HealerMetric.replacementsRequested, MetricUnit.Count, 1);
-  } else if (decision.action === "scale-out") {
-    await clients.autoScaling.send(
-      new SetDesiredCapacityCommand({
-        AutoScalingGroupName: group.AutoScalingGroupName,
-        DesiredCapacity: decision.desiredCapacity,
-        HonorCooldown: false,
-      }),
-    );
-    metrics.addMetric(HealerMetric.scaleOuts, MetricUnit.Count, 1);
-  } else if (decision.action === "skip") {
-    metrics.addMetric(HealerMetric.skipped, MetricUnit.Count, 1);
-  }
+  await apply(decision, group);
   logger.info(`decision: ${decision.action}`, { decision, unhealthyTargets: unhealthy });
   return decision;
+}
+
+function unhealthyTargets(targets: TargetHealthDescription[]): string[] {
+  return targets
+    .filter((t) => t.TargetHealth?.State === "unhealthy" || t.TargetHealth?.State === "unavailable")
+    .map((t) => t.Target?.Id)
+    .filter((id): id is string => Boolean(id));
+}
+
+function groupView(group: AutoScalingGroup): GroupView {
+  return {
+    instances: group.Instances ?? [],
+    desired: group.DesiredCapacity ?? 0,
+    max: group.MaxSize ?? 0,
+    graceSeconds: group.HealthCheckGracePeriod ?? 0,
+  };
+}
+
+async function apply(decision: Decision, group: AutoScalingGroup): Promise<void> {
+  if (decision.action === "replace") {
+    await markUnhealthy(decision.instanceId);
+    count(HealerMetric.replacementsRequested);
+  } else if (decision.action === "scale-out") {
+    await setDesiredCapacity(group.AutoScalingGroupName, decision.desiredCapacity);
+    count(HealerMetric.scaleOuts);
+  } else if (decision.action === "skip") {
+    count(HealerMetric.skipped);
+  }
 }
 
 /** What an event asks of the healer, read and validated before anything is looked up or changed. */
@@ -280,13 +260,13 @@ export function readTrigger(raw: unknown): Trigger {
 }
 
 const actOnce = oncePerEvent(
-  async (job: { id: string; trigger: Trigger; settings: z.output<typeof Settings> }): Promise<Decision> =>
+  async (job: { id: string; trigger: Trigger; settings: Settings }): Promise<Decision> =>
     sweep(job.trigger.reason, job.trigger.kind === "alarm" ? job.trigger.stall : undefined, job.settings),
 );
 
-export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<Decision> => {
+export const handler = handle(async (raw: unknown, context?: Context): Promise<Decision> => {
   const trigger = readTrigger(raw);
-  const settings = readEnv(Settings);
+  const settings = readSettings();
   if (trigger.kind === "ok") {
     const decision: Decision = { action: "none", reason: trigger.reason };
     logger.info("decision: none", { decision });

@@ -7,43 +7,25 @@
  * the idle timeout, and counts the minutes that saved.
  *
  * Triggers: custom `Start Stream` / `Stop Stream` events, the stack's Scheduler windows (an envelope
- * with `detail.action` "start" / "stop", see stacks/automation.ts), a scheduled sweep, MediaConnect
- * source health and MediaLive channel state/alert events. One invocation at a time (reserved
- * concurrency 1) and once per event id (Powertools Idempotency): a start cannot race a stop, and a
- * duplicate delivery of an old start cannot undo a later stop.
+ * with `detail.action` "start" / "stop", see stacks/automation/schedule.ts), a scheduled sweep,
+ * MediaConnect source health and MediaLive channel state/alert events. One invocation at a time
+ * (reserved concurrency 1) and once per event id (Powertools Idempotency): a start cannot race a stop,
+ * and a duplicate delivery of an old start cannot undo a later stop.
  */
 
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import {
-  DescribeFlowCommand,
-  MediaConnectClient,
-  StartFlowCommand,
-  StopFlowCommand,
-} from "@aws-sdk/client-mediaconnect";
-import {
-  DescribeChannelCommand,
-  MediaLiveClient,
-  StartChannelCommand,
-  StopChannelCommand,
-} from "@aws-sdk/client-medialive";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { ServiceName, StreamManagerMetric } from "../contracts/automation-metrics.ts";
 import { DetailType, EVENT_SOURCE } from "../contracts/events.ts";
 import { StreamManagerEnv } from "../contracts/function-env.ts";
-import { arn, readEnv } from "./lib/env.ts";
-import { InvalidInputError } from "./lib/errors.ts";
-import { Envelope, errorName, isSchedule, parse } from "./lib/events.ts";
+import { elbClient, targetHealth } from "./lib/aws/elb.ts";
+import { eventsClient, putCustomEvent } from "./lib/aws/eventbridge.ts";
+import { describeFlow, mediaConnectClient, startFlow, stopFlow } from "./lib/aws/mediaconnect.ts";
+import { channelState, mediaLiveClient, startChannel, stopChannel } from "./lib/aws/medialive.ts";
+import { getParameter, putParameter, ssmClient } from "./lib/aws/ssm.ts";
+import { errorName } from "./lib/events.ts";
+import { arn, defineFunction, Envelope, InvalidInputError, isSchedule, parse } from "./lib/function.ts";
 import { oncePerEvent } from "./lib/idempotency.ts";
-import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
-
-const tools = createTools(ServiceName.streamManager);
-const { logger, metrics } = tools;
 
 const Settings = z.object({
   [StreamManagerEnv.flowArn]: arn("mediaconnect"),
@@ -54,6 +36,8 @@ const Settings = z.object({
   [StreamManagerEnv.eventBusName]: z.string().min(1).default("default"),
   [StreamManagerEnv.stateParameter]: z.string().min(1),
 });
+
+const { logger, count, readSettings, handle } = defineFunction(ServiceName.streamManager, Settings);
 type Settings = z.output<typeof Settings>;
 
 const State = z.object({ idleSince: z.string().optional(), lastIdleStopAt: z.string().optional() });
@@ -77,11 +61,11 @@ const SourceHealth = z
 const ChannelState = z.object({ state: z.string(), channel_arn: z.string().optional() }).passthrough();
 
 export const clients = {
-  elb: new ElasticLoadBalancingV2Client({}),
-  mediaConnect: new MediaConnectClient({}),
-  mediaLive: new MediaLiveClient({}),
-  ssm: new SSMClient({}),
-  events: new EventBridgeClient({}),
+  elb: elbClient,
+  mediaConnect: mediaConnectClient,
+  mediaLive: mediaLiveClient,
+  ssm: ssmClient,
+  events: eventsClient,
 };
 
 export interface Outcome {
@@ -96,17 +80,15 @@ async function tolerant(step: string, steps: string[], send: () => Promise<unkno
     steps.push(step);
   } catch (error) {
     if (errorName(error) !== "ConflictException") throw error;
-    metrics.addMetric(StreamManagerMetric.transitional, MetricUnit.Count, 1);
+    count(StreamManagerMetric.transitional);
     steps.push(`${step}: conflict (already changing state), left to finish`);
   }
 }
 
 async function readState(settings: Settings): Promise<State> {
   try {
-    const result = await clients.ssm.send(
-      new GetParameterCommand({ Name: settings[StreamManagerEnv.stateParameter] }),
-    );
-    return State.parse(JSON.parse(result.Parameter?.Value ?? "{}"));
+    const value = await getParameter(settings[StreamManagerEnv.stateParameter]);
+    return State.parse(JSON.parse(value ?? "{}"));
   } catch (error) {
     if (errorName(error) === "ParameterNotFound") return {};
     throw error;
@@ -114,113 +96,88 @@ async function readState(settings: Settings): Promise<State> {
 }
 
 async function writeState(settings: Settings, state: State): Promise<void> {
-  await clients.ssm.send(
-    new PutParameterCommand({
-      Name: settings[StreamManagerEnv.stateParameter],
-      Value: JSON.stringify(state),
-      Type: "String",
-      Overwrite: true,
-    }),
-  );
+  await putParameter(settings[StreamManagerEnv.stateParameter], JSON.stringify(state));
 }
 
+/** Flow, then channel, once the inspection tier is healthy; the idle minutes saved are counted. */
 async function start(settings: Settings, state: State, now: Date): Promise<Outcome> {
+  const refused = await refusedStart(settings);
+  if (refused) return refused;
   const steps: string[] = [];
-  const targets = await clients.elb.send(
-    new DescribeTargetHealthCommand({ TargetGroupArn: settings[StreamManagerEnv.targetGroupArn] }),
-  );
-  const healthy = (targets.TargetHealthDescriptions ?? []).filter(
-    (t) => t.TargetHealth?.State === "healthy",
-  ).length;
-  const needed = settings[StreamManagerEnv.minHealthyTargets];
-  if (healthy < needed) {
-    metrics.addMetric(StreamManagerMetric.startRefused, MetricUnit.Count, 1);
-    await clients.events.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            Source: EVENT_SOURCE,
-            DetailType: DetailType.streamStartRefused,
-            EventBusName: settings[StreamManagerEnv.eventBusName],
-            Detail: JSON.stringify({
-              reason: "inspection tier not healthy",
-              healthyAppliances: healthy,
-              required: needed,
-            }),
-          },
-        ],
-      }),
-    );
-    logger.error("start refused: the inspection tier is not healthy and there is no uninspected path", {
-      healthy,
-      needed,
-    });
-    return { action: "refused", steps: [`refused: ${healthy} healthy appliance(s), ${needed} required`] };
+  await startFlowStep(settings[StreamManagerEnv.flowArn], steps);
+  await startChannelStep(settings[StreamManagerEnv.channelId], steps);
+  if (state.lastIdleStopAt) {
+    const minutes = (now.getTime() - Date.parse(state.lastIdleStopAt)) / 60_000;
+    count(StreamManagerMetric.minutesSaved, Math.max(0, Math.round(minutes)));
+    await writeState(settings, { idleSince: state.idleSince });
   }
-  const flow = (
-    await clients.mediaConnect.send(new DescribeFlowCommand({ FlowArn: settings[StreamManagerEnv.flowArn] }))
-  ).Flow;
-  const flowStatus = flow?.Status ?? "UNKNOWN";
+  count(StreamManagerMetric.starts);
+  return { action: "start", steps };
+}
+
+/** A refusal (raised as `Stream Start Refused`) when too few appliances are healthy; else undefined. */
+async function refusedStart(settings: Settings): Promise<Outcome | undefined> {
+  const targets = await targetHealth(settings[StreamManagerEnv.targetGroupArn]);
+  const healthy = targets.filter((t) => t.TargetHealth?.State === "healthy").length;
+  const needed = settings[StreamManagerEnv.minHealthyTargets];
+  if (healthy >= needed) return undefined;
+  count(StreamManagerMetric.startRefused);
+  await putCustomEvent(settings[StreamManagerEnv.eventBusName], DetailType.streamStartRefused, {
+    reason: "inspection tier not healthy",
+    healthyAppliances: healthy,
+    required: needed,
+  });
+  logger.error("start refused: the inspection tier is not healthy and there is no uninspected path", {
+    healthy,
+    needed,
+  });
+  return { action: "refused", steps: [`refused: ${healthy} healthy appliance(s), ${needed} required`] };
+}
+
+async function startFlowStep(flowArn: string, steps: string[]): Promise<void> {
+  const flowStatus = (await describeFlow(flowArn))?.Status ?? "UNKNOWN";
   if (flowStatus === "STANDBY") {
-    await tolerant("flow started", steps, () =>
-      clients.mediaConnect.send(new StartFlowCommand({ FlowArn: settings[StreamManagerEnv.flowArn] })),
-    );
+    await tolerant("flow started", steps, () => startFlow(flowArn));
   } else if (flowStatus === "ACTIVE" || flowStatus === "STARTING" || flowStatus === "UPDATING") {
-    if (flowStatus !== "ACTIVE") metrics.addMetric(StreamManagerMetric.transitional, MetricUnit.Count, 1);
+    if (flowStatus !== "ACTIVE") count(StreamManagerMetric.transitional);
     steps.push(`flow already ${flowStatus}`);
   } else {
     throw new Error(`flow is ${flowStatus}: cannot start the stream`);
   }
-  const channel = await clients.mediaLive.send(
-    new DescribeChannelCommand({ ChannelId: settings[StreamManagerEnv.channelId] }),
-  );
-  const channelState = channel.State ?? "UNKNOWN";
-  if (channelState === "IDLE") {
-    await tolerant("channel started", steps, () =>
-      clients.mediaLive.send(new StartChannelCommand({ ChannelId: settings[StreamManagerEnv.channelId] })),
-    );
-  } else if (channelState === "RUNNING" || channelState === "STARTING" || channelState === "RECOVERING") {
-    steps.push(`channel already ${channelState}`);
-  } else if (channelState === "STOPPING") {
-    metrics.addMetric(StreamManagerMetric.transitional, MetricUnit.Count, 1);
-    steps.push("channel is STOPPING: start it again once it is IDLE (the next trigger will)");
-  } else {
-    throw new Error(`channel is ${channelState}: cannot start the stream`);
-  }
-  if (state.lastIdleStopAt) {
-    const minutes = (now.getTime() - Date.parse(state.lastIdleStopAt)) / 60_000;
-    metrics.addMetric(StreamManagerMetric.minutesSaved, MetricUnit.Count, Math.max(0, Math.round(minutes)));
-    await writeState(settings, { idleSince: state.idleSince });
-  }
-  metrics.addMetric(StreamManagerMetric.starts, MetricUnit.Count, 1);
-  return { action: "start", steps };
 }
 
+async function startChannelStep(channelId: string, steps: string[]): Promise<void> {
+  const state = (await channelState(channelId)) ?? "UNKNOWN";
+  if (state === "IDLE") {
+    await tolerant("channel started", steps, () => startChannel(channelId));
+  } else if (state === "RUNNING" || state === "STARTING" || state === "RECOVERING") {
+    steps.push(`channel already ${state}`);
+  } else if (state === "STOPPING") {
+    count(StreamManagerMetric.transitional);
+    steps.push("channel is STOPPING: start it again once it is IDLE (the next trigger will)");
+  } else {
+    throw new Error(`channel is ${state}: cannot start the stream`);
+  }
+}
+
+/** Channel first, then flow: the reverse of start. */
 async function stop(settings: Settings): Promise<Outcome> {
   const steps: string[] = [];
-  const channel = await clients.mediaLive.send(
-    new DescribeChannelCommand({ ChannelId: settings[StreamManagerEnv.channelId] }),
-  );
-  const channelState = channel.State ?? "UNKNOWN";
-  if (channelState === "RUNNING" || channelState === "STARTING" || channelState === "RECOVERING") {
-    await tolerant("channel stopped", steps, () =>
-      clients.mediaLive.send(new StopChannelCommand({ ChannelId: settings[StreamManagerEnv.channelId] })),
-    );
+  const channelId = settings[StreamManagerEnv.channelId];
+  const state = (await channelState(channelId)) ?? "UNKNOWN";
+  if (state === "RUNNING" || state === "STARTING" || state === "RECOVERING") {
+    await tolerant("channel stopped", steps, () => stopChannel(channelId));
   } else {
-    steps.push(`channel already ${channelState}`);
+    steps.push(`channel already ${state}`);
   }
-  const flow = (
-    await clients.mediaConnect.send(new DescribeFlowCommand({ FlowArn: settings[StreamManagerEnv.flowArn] }))
-  ).Flow;
-  const flowStatus = flow?.Status ?? "UNKNOWN";
+  const flowArn = settings[StreamManagerEnv.flowArn];
+  const flowStatus = (await describeFlow(flowArn))?.Status ?? "UNKNOWN";
   if (flowStatus === "ACTIVE" || flowStatus === "STARTING") {
-    await tolerant("flow stopped", steps, () =>
-      clients.mediaConnect.send(new StopFlowCommand({ FlowArn: settings[StreamManagerEnv.flowArn] })),
-    );
+    await tolerant("flow stopped", steps, () => stopFlow(flowArn));
   } else {
     steps.push(`flow already ${flowStatus}`);
   }
-  metrics.addMetric(StreamManagerMetric.stops, MetricUnit.Count, 1);
+  count(StreamManagerMetric.stops);
   return { action: "stop", steps };
 }
 
@@ -235,14 +192,11 @@ async function idleCheck(settings: Settings, state: State, now: Date): Promise<O
       ],
     };
   }
-  const channel = await clients.mediaLive.send(
-    new DescribeChannelCommand({ ChannelId: settings[StreamManagerEnv.channelId] }),
-  );
-  if (channel.State !== "RUNNING")
-    return { action: "none", steps: [`source idle but channel is ${channel.State}`] };
+  const channel = await channelState(settings[StreamManagerEnv.channelId]);
+  if (channel !== "RUNNING") return { action: "none", steps: [`source idle but channel is ${channel}`] };
   const outcome = await stop(settings);
   await writeState(settings, { idleSince: state.idleSince, lastIdleStopAt: now.toISOString() });
-  metrics.addMetric(StreamManagerMetric.idleStops, MetricUnit.Count, 1);
+  count(StreamManagerMetric.idleStops);
   logger.info("stopped an idle channel", { idleMinutes, steps: outcome.steps });
   return { action: "idle-stop", steps: outcome.steps };
 }
@@ -315,9 +269,9 @@ const actOnce = oncePerEvent(
     act(job.command, job.settings),
 );
 
-export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<Outcome> => {
+export const handler = handle(async (raw: unknown, context?: Context): Promise<Outcome> => {
   const command = readCommand(raw);
-  const settings = readEnv(Settings);
+  const settings = readSettings();
   const outcome: Outcome =
     command.kind === "noted"
       ? { action: "none", steps: [command.step] }

@@ -10,13 +10,7 @@
  * active at once; more is refused, never widened into a covering CIDR. A source with no active entry
  * is closed by whitelisting 192.0.2.1/32 (TEST-NET-1, never routed on the internet).
  */
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import {
-  DescribeFlowCommand,
-  MediaConnectClient,
-  UpdateFlowSourceCommand,
-} from "@aws-sdk/client-mediaconnect";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import type { Flow } from "@aws-sdk/client-mediaconnect";
 import type { Context } from "aws-lambda";
 import { z } from "zod";
 import { RotatorMetric, ServiceName } from "../contracts/automation-metrics.ts";
@@ -30,14 +24,11 @@ import {
 import { DetailType, EVENT_SOURCE } from "../contracts/events.ts";
 import { RotatorEnv } from "../contracts/function-env.ts";
 import { PolicyError, validatePolicy } from "../contracts/policy.ts";
-import { arn, readEnv } from "./lib/env.ts";
-import { InvalidInputError } from "./lib/errors.ts";
-import { Envelope, isSchedule, parse } from "./lib/events.ts";
+import { eventsClient, putCustomEvent } from "./lib/aws/eventbridge.ts";
+import { describeFlow, mediaConnectClient, setSourceWhitelist } from "./lib/aws/mediaconnect.ts";
+import { getParameter, putParameter, ssmClient } from "./lib/aws/ssm.ts";
+import { arn, defineFunction, Envelope, InvalidInputError, isSchedule, parse } from "./lib/function.ts";
 import { oncePerEvent } from "./lib/idempotency.ts";
-import { createTools, instrument, MetricUnit } from "./lib/powertools.ts";
-
-const tools = createTools(ServiceName.whitelistRotator);
-const { logger, metrics } = tools;
 
 export { assign, CLOSED_CIDR, effectiveEntries } from "../contracts/contributor-schedule.ts";
 
@@ -49,19 +40,20 @@ const Settings = z.object({
   [RotatorEnv.eventBusName]: z.string().min(1).default("default"),
 });
 
-export const clients = {
-  ssm: new SSMClient({}),
-  mediaConnect: new MediaConnectClient({}),
-  events: new EventBridgeClient({}),
-};
+const { logger, count, readSettings, handle } = defineFunction(ServiceName.whitelistRotator, Settings);
+type Settings = z.output<typeof Settings>;
+
+export const clients = { ssm: ssmClient, mediaConnect: mediaConnectClient, events: eventsClient };
 
 export interface RotationResult {
   changed: boolean;
-  sources: { sourceArn: string; from: string | undefined; to: string }[];
+  sources: SourceChange[];
   policy: { from: string[]; to: string[]; updated: boolean };
 }
 
 type Trigger = "schedule" | "parameter change" | "requested";
+type Source = { arn: string; name: string; cidr: string | undefined };
+type SourceChange = { sourceArn: string; from: string | undefined; to: string };
 
 const UNCHANGED: RotationResult = {
   changed: false,
@@ -72,7 +64,7 @@ const UNCHANGED: RotationResult = {
 /** Which trigger this is, or why it needs nothing: read and validated before any AWS call. */
 export function readTrigger(
   raw: unknown,
-  settings: z.output<typeof Settings>,
+  settings: Settings,
 ): { id: string; trigger: Trigger } | { ignored: string } {
   const event = parse(Envelope, raw, "event");
   const trigger = isSchedule(event)
@@ -96,8 +88,8 @@ export function readTrigger(
   return { id: event.id, trigger };
 }
 
-export const handler = instrument(tools, async (raw: unknown, context?: Context): Promise<RotationResult> => {
-  const settings = readEnv(Settings);
+export const handler = handle(async (raw: unknown, context?: Context): Promise<RotationResult> => {
+  const settings = readSettings();
   const read = readTrigger(raw, settings);
   if ("ignored" in read) {
     logger.info(`ignored: ${read.ignored}`);
@@ -107,127 +99,140 @@ export const handler = instrument(tools, async (raw: unknown, context?: Context)
 });
 
 const rotateOnce = oncePerEvent(
-  async ({ trigger, settings }: { id: string; trigger: Trigger; settings: z.output<typeof Settings> }) =>
+  async ({ trigger, settings }: { id: string; trigger: Trigger; settings: Settings }) =>
     rotate(trigger, settings),
 );
 
-async function rotate(trigger: Trigger, settings: z.output<typeof Settings>): Promise<RotationResult> {
-  const stored = await clients.ssm.send(
-    new GetParameterCommand({ Name: settings[RotatorEnv.contributorsParameter], WithDecryption: true }),
-  );
-  let entries: ContributorEntry[];
-  try {
-    entries = parse(Contributors, JSON.parse(stored.Parameter?.Value ?? "null"), "contributor parameter");
-  } catch (error) {
-    metrics.addMetric(RotatorMetric.refused, MetricUnit.Count, 1);
-    if (error instanceof InvalidInputError) throw error;
-    throw new InvalidInputError(`contributor parameter is not JSON: ${(error as Error).message}`);
+/** Reads the schedule and the flow, applies the effective set to the flow then the policy, announces it. */
+async function rotate(trigger: Trigger, settings: Settings): Promise<RotationResult> {
+  const entries = await readContributors(settings[RotatorEnv.contributorsParameter]);
+  const sources = flowSources(await describeFlow(settings[RotatorEnv.flowArn]), settings[RotatorEnv.flowArn]);
+  const { active, plan } = refusalCounted(() => planRotation(entries, sources, new Date()));
+  const sourceChanges = changesOf(sources, plan);
+  for (const change of sourceChanges) {
+    await setSourceWhitelist(settings[RotatorEnv.flowArn], change.sourceArn, change.to);
+    count(RotatorMetric.sourcesUpdated);
   }
-  let active: { cidr: string; label: string }[];
-  let plan: Map<string, string>;
-  const flow = (
-    await clients.mediaConnect.send(new DescribeFlowCommand({ FlowArn: settings[RotatorEnv.flowArn] }))
-  ).Flow;
-  if (!flow) throw new Error(`flow ${settings[RotatorEnv.flowArn]} not found`);
-  const sources = (flow.Sources?.length ? flow.Sources : flow.Source ? [flow.Source] : []).map((s) => ({
+  const cidrs = active.map((a) => a.cidr);
+  const policy = await applyPolicy(settings, cidrs, sourceChanges);
+  const result: RotationResult = {
+    changed: sourceChanges.length > 0 || policy.updated,
+    sources: sourceChanges,
+    policy: { from: policy.previous, to: cidrs, updated: policy.updated },
+  };
+  if (!result.changed) {
+    count(RotatorMetric.noChange);
+    logger.info("nothing to rotate", { trigger, active });
+    return result;
+  }
+  await putCustomEvent(settings[RotatorEnv.eventBusName], DetailType.whitelistRotated, {
+    trigger,
+    added: cidrs.filter((c) => !policy.previous.includes(c)),
+    removed: policy.previous.filter((c) => !cidrs.includes(c)),
+    sources: sourceChanges,
+  });
+  count(RotatorMetric.rotations);
+  logger.info("whitelist rotated", { trigger, result });
+  return result;
+}
+
+/** Runs `decide`, counting a refusal (a malformed or unsatisfiable schedule) before it is thrown. */
+function refusalCounted<T>(decide: () => T): T {
+  try {
+    return decide();
+  } catch (error) {
+    count(RotatorMetric.refused);
+    throw error;
+  }
+}
+
+async function readContributors(parameterName: string): Promise<ContributorEntry[]> {
+  const text = await getParameter(parameterName, true);
+  return refusalCounted(() => parseContributors(text));
+}
+
+/** The contributor parameter's entries, or InvalidInputError saying what is wrong with them. */
+export function parseContributors(text: string | undefined): ContributorEntry[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text ?? "null");
+  } catch (error) {
+    throw new InvalidInputError(`contributor parameter is not JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return parse(Contributors, json, "contributor parameter");
+}
+
+/** The flow's sources (a flow has one, or two for failover) with the CIDR each accepts today. */
+export function flowSources(flow: Flow | undefined, flowArn: string): Source[] {
+  if (!flow) throw new Error(`flow ${flowArn} not found`);
+  return (flow.Sources?.length ? flow.Sources : flow.Source ? [flow.Source] : []).map((s) => ({
     arn: s.SourceArn ?? "",
     name: s.Name ?? "",
     cidr: s.WhitelistCidr,
   }));
+}
+
+/** The entries active at `now` and the CIDR each source gets; a refused schedule is invalid input. */
+export function planRotation(entries: ContributorEntry[], sources: Source[], now: Date) {
   try {
-    active = effectiveEntries(entries, new Date());
-    plan = assign(sources, active);
+    const active = effectiveEntries(entries, now);
+    return { active, plan: assign(sources, active) };
   } catch (error) {
-    metrics.addMetric(RotatorMetric.refused, MetricUnit.Count, 1);
     if (error instanceof ScheduleError) throw new InvalidInputError(error.message, { cause: error });
     throw error;
   }
+}
 
-  // 1. The flow's sources.
-  const sourceChanges = sources
+export function changesOf(sources: Source[], plan: Map<string, string>): SourceChange[] {
+  return sources
     .filter((s) => plan.get(s.arn) !== s.cidr)
     .map((s) => ({ sourceArn: s.arn, from: s.cidr, to: plan.get(s.arn)! }));
-  for (const change of sourceChanges) {
-    await clients.mediaConnect.send(
-      new UpdateFlowSourceCommand({
-        FlowArn: settings[RotatorEnv.flowArn],
-        SourceArn: change.sourceArn,
-        WhitelistCidr: change.to,
-      }),
-    );
-    metrics.addMetric(RotatorMetric.sourcesUpdated, MetricUnit.Count, 1);
-  }
+}
 
-  // 2. The appliance policy: only the set this function owns.
-  const setName = settings[RotatorEnv.policySetName];
-  const policyText = (
-    await clients.ssm.send(new GetParameterCommand({ Name: settings[RotatorEnv.policyParameter] }))
-  ).Parameter?.Value;
-  const cidrs = active.map((a) => a.cidr);
-  let previous: string[] = [];
-  let policyUpdated = false;
+/**
+ * The policy document with only the set this function owns replaced by `cidrs`, both validated;
+ * `next` is absent when the set already holds them. Throws SyntaxError or PolicyError.
+ */
+export function rotatePolicy(text: string | undefined, setName: string, cidrs: string[]) {
+  const document = JSON.parse(text ?? "null");
+  validatePolicy(document, "current appliance policy");
+  const previous: string[] = document.sets?.[setName] ?? [];
+  if (JSON.stringify(previous) === JSON.stringify(cidrs)) return { previous, next: undefined };
+  document.sets = { ...document.sets, [setName]: cidrs };
+  validatePolicy(document, "rotated appliance policy");
+  return { previous, next: JSON.stringify(document, null, 2) };
+}
+
+async function applyPolicy(
+  settings: Settings,
+  cidrs: string[],
+  sourceChanges: SourceChange[],
+): Promise<{ previous: string[]; updated: boolean }> {
+  const parameterName = settings[RotatorEnv.policyParameter];
+  const text = await getParameter(parameterName);
   try {
-    const document = JSON.parse(policyText ?? "null");
-    validatePolicy(document, "current appliance policy");
-    previous = document.sets?.[setName] ?? [];
-    if (JSON.stringify(previous) !== JSON.stringify(cidrs)) {
-      document.sets = { ...document.sets, [setName]: cidrs };
-      validatePolicy(document, "rotated appliance policy");
-      await clients.ssm.send(
-        new PutParameterCommand({
-          Name: settings[RotatorEnv.policyParameter],
-          Value: JSON.stringify(document, null, 2),
-          Type: "String",
-          Overwrite: true,
-        }),
-      );
-      policyUpdated = true;
-      metrics.addMetric(RotatorMetric.policyUpdated, MetricUnit.Count, 1);
-    }
+    const { previous, next } = rotatePolicy(text, settings[RotatorEnv.policySetName], cidrs);
+    if (next === undefined) return { previous, updated: false };
+    await putParameter(parameterName, next);
+    count(RotatorMetric.policyUpdated);
+    return { previous, updated: true };
   } catch (error) {
     if (sourceChanges.length > 0) {
       // The flow already has the new whitelist: count it, say so, and fail so that the invocation is
       // retried (and the next schedule tries again); the flow update is then a no-op.
-      metrics.addMetric(RotatorMetric.partialFailures, MetricUnit.Count, 1);
+      count(RotatorMetric.partialFailures);
       logger.error("flow sources rotated but the appliance policy was not", {
         error: (error as Error).message,
         sourceChanges,
       });
     }
     if (error instanceof SyntaxError || error instanceof PolicyError) {
-      throw new InvalidInputError(`appliance policy parameter cannot be rotated: ${error.message}`);
+      throw new InvalidInputError(`appliance policy parameter cannot be rotated: ${error.message}`, {
+        cause: error,
+      });
     }
     throw error;
   }
-
-  const result: RotationResult = {
-    changed: sourceChanges.length > 0 || policyUpdated,
-    sources: sourceChanges,
-    policy: { from: previous, to: cidrs, updated: policyUpdated },
-  };
-  if (!result.changed) {
-    metrics.addMetric(RotatorMetric.noChange, MetricUnit.Count, 1);
-    logger.info("nothing to rotate", { trigger, active });
-    return result;
-  }
-  await clients.events.send(
-    new PutEventsCommand({
-      Entries: [
-        {
-          Source: EVENT_SOURCE,
-          DetailType: DetailType.whitelistRotated,
-          EventBusName: settings[RotatorEnv.eventBusName],
-          Detail: JSON.stringify({
-            trigger,
-            added: cidrs.filter((c) => !previous.includes(c)),
-            removed: previous.filter((c) => !cidrs.includes(c)),
-            sources: sourceChanges,
-          }),
-        },
-      ],
-    }),
-  );
-  metrics.addMetric(RotatorMetric.rotations, MetricUnit.Count, 1);
-  logger.info("whitelist rotated", { trigger, result });
-  return result;
 }

@@ -170,145 +170,159 @@ function quotaSpecs(clients: PreflightClients) {
   ];
 }
 
-export async function runPreflight(config: StageConfig, clients: PreflightClients): Promise<Check[]> {
-  const checks: Check[] = [];
-  checks.push(
-    await attempt(
-      "credentials",
-      "configure credentials for the target account (aws configure, or aws sso login)",
-      async () => {
-        const me = await clients.sts.send(new GetCallerIdentityCommand({}));
-        return { verdict: "pass", detail: `account ${me.Account} as ${me.Arn}` };
-      },
-    ),
+/** One check: what it looks at, with the caller's credentials; it never throws (see attempt). */
+type Preflight = (clients: PreflightClients, config: StageConfig) => Promise<Check>;
+
+const credentials: Preflight = (clients) =>
+  attempt(
+    "credentials",
+    "configure credentials for the target account (aws configure, or aws sso login)",
+    async () => {
+      const me = await clients.sts.send(new GetCallerIdentityCommand({}));
+      return { verdict: "pass", detail: `account ${me.Account} as ${me.Arn}` };
+    },
   );
-  checks.push(
-    await attempt(
-      "availability zones",
-      `set zones in stacks/config.ts to two available zones of ${config.region}`,
-      async () => {
-        const zones = await clients.ec2.send(
-          new DescribeAvailabilityZonesCommand({ ZoneNames: [...config.zones] }),
-        );
-        const available = (zones.AvailabilityZones ?? [])
-          .filter((z) => z.State === "available")
-          .map((z) => z.ZoneName);
-        const missing = config.zones.filter((z) => !available.includes(z));
-        return missing.length === 0
-          ? { verdict: "pass", detail: config.zones.join(", ") }
-          : {
-              verdict: "fail",
-              detail: `not available: ${missing.join(", ")}`,
-              fix: `set zones in stacks/config.ts to two available zones of ${config.region}`,
-            };
-      },
-    ),
-  );
-  checks.push(
-    await attempt(
-      `${config.instanceType} in both zones`,
-      "grant ec2:DescribeInstanceTypeOfferings",
-      async () => {
-        const offered = await clients.ec2.send(
-          new DescribeInstanceTypeOfferingsCommand({
-            LocationType: "availability-zone",
-            Filters: [
-              { Name: "instance-type", Values: [config.instanceType] },
-              { Name: "location", Values: [...config.zones] },
-            ],
-          }),
-        );
-        const where = (offered.InstanceTypeOfferings ?? []).map((o) => o.Location);
-        const missing = config.zones.filter((z) => !where.includes(z));
-        return missing.length === 0
-          ? { verdict: "pass", detail: `offered in ${config.zones.join(", ")}` }
-          : {
-              verdict: "fail",
-              detail: `not offered in ${missing.join(", ")}`,
-              fix: `choose zones that offer ${config.instanceType} (aws ec2 describe-instance-type-offerings --location-type availability-zone --filters Name=instance-type,Values=${config.instanceType}), or another Graviton type in stacks/config.ts`,
-            };
-      },
-    ),
-  );
-  checks.push(
-    await attempt(
-      "Amazon Linux 2023 arm64 AMI",
-      `the public parameter ${AMI_PARAMETER} must resolve in ${config.region}`,
-      async () => {
-        const ami = await clients.ssm.send(new GetParameterCommand({ Name: AMI_PARAMETER }));
-        return { verdict: "pass", detail: `${ami.Parameter?.Value}` };
-      },
-    ),
-  );
-  checks.push(
-    await attempt(
-      "MediaConnect in the region",
-      `deploy to a region that offers AWS Elemental MediaConnect (change the region in sst.config.ts and stacks/config.ts)`,
-      async () => {
-        const flows = await clients.mediaConnect.send(new ListFlowsCommand({ MaxResults: 1 }));
-        return { verdict: "pass", detail: `reachable (${flows.Flows?.length ?? 0} flow listed)` };
-      },
-    ),
-  );
-  checks.push(
-    await attempt(
-      "MediaLive in the region",
-      "deploy to a region that offers AWS Elemental MediaLive (change the region in sst.config.ts and stacks/config.ts)",
-      async () => {
-        await clients.mediaLive.send(new ListChannelsCommand({ MaxResults: 1 }));
-        return { verdict: "pass", detail: "reachable" };
-      },
-    ),
-  );
-  for (const quota of quotaSpecs(clients)) checks.push(await quotaCheck(clients, quota));
-  checks.push(
-    await attempt(
-      "on-demand vCPUs for the appliances",
-      "grant ec2:DescribeInstanceTypes and servicequotas:ListServiceQuotas",
-      async () => {
-        const types = await clients.ec2.send(
-          new DescribeInstanceTypesCommand({ InstanceTypes: [config.instanceType as _InstanceType] }),
-        );
-        const vcpus = types.InstanceTypes?.[0]?.VCpuInfo?.DefaultVCpus ?? 0;
-        const needed = vcpus * config.maxAppliances;
-        const quota = (await quotasOf(clients, "ec2")).find((q) =>
-          /^Running On-Demand Standard \(/i.test(q.QuotaName ?? ""),
-        );
-        if (quota?.Value === undefined)
-          return {
-            verdict: "warn",
-            detail: `${needed} vCPUs needed; quota not listed`,
-            fix: "check the Running On-Demand Standard instances quota",
+
+const availabilityZones: Preflight = (clients, config) =>
+  attempt(
+    "availability zones",
+    `set zones in stacks/config.ts to two available zones of ${config.region}`,
+    async () => {
+      const zones = await clients.ec2.send(
+        new DescribeAvailabilityZonesCommand({ ZoneNames: [...config.zones] }),
+      );
+      const available = (zones.AvailabilityZones ?? [])
+        .filter((z) => z.State === "available")
+        .map((z) => z.ZoneName);
+      const missing = config.zones.filter((z) => !available.includes(z));
+      return missing.length === 0
+        ? { verdict: "pass", detail: config.zones.join(", ") }
+        : {
+            verdict: "fail",
+            detail: `not available: ${missing.join(", ")}`,
+            fix: `set zones in stacks/config.ts to two available zones of ${config.region}`,
           };
-        return quota.Value >= needed
-          ? {
-              verdict: "pass",
-              detail: `${needed} vCPUs at most (${config.maxAppliances} × ${vcpus}), quota ${quota.Value}`,
-            }
-          : {
-              verdict: "fail",
-              detail: `${needed} vCPUs at most, quota ${quota.Value}`,
-              fix: `request "${quota.QuotaName}" (${quota.QuotaCode}) ≥ ${needed} plus what else runs, or lower maxAppliances`,
-            };
-      },
-    ),
+    },
   );
-  checks.push(
-    await attempt("Lambda concurrency to reserve", "grant lambda:GetAccountSettings", async () => {
-      const settings = await clients.lambda.send(new GetAccountSettingsCommand({}));
-      const unreserved = settings.AccountLimit?.UnreservedConcurrentExecutions ?? 0;
-      const left = unreserved - STAGE_NEEDS.reservedConcurrency;
-      return left >= UNRESERVED_MINIMUM
+
+const instanceTypeOffered: Preflight = (clients, config) =>
+  attempt(`${config.instanceType} in both zones`, "grant ec2:DescribeInstanceTypeOfferings", async () => {
+    const offered = await clients.ec2.send(
+      new DescribeInstanceTypeOfferingsCommand({
+        LocationType: "availability-zone",
+        Filters: [
+          { Name: "instance-type", Values: [config.instanceType] },
+          { Name: "location", Values: [...config.zones] },
+        ],
+      }),
+    );
+    const where = (offered.InstanceTypeOfferings ?? []).map((o) => o.Location);
+    const missing = config.zones.filter((z) => !where.includes(z));
+    return missing.length === 0
+      ? { verdict: "pass", detail: `offered in ${config.zones.join(", ")}` }
+      : {
+          verdict: "fail",
+          detail: `not offered in ${missing.join(", ")}`,
+          fix: `choose zones that offer ${config.instanceType} (aws ec2 describe-instance-type-offerings --location-type availability-zone --filters Name=instance-type,Values=${config.instanceType}), or another Graviton type in stacks/config.ts`,
+        };
+  });
+
+const amazonLinuxAmi: Preflight = (clients, config) =>
+  attempt(
+    "Amazon Linux 2023 arm64 AMI",
+    `the public parameter ${AMI_PARAMETER} must resolve in ${config.region}`,
+    async () => {
+      const ami = await clients.ssm.send(new GetParameterCommand({ Name: AMI_PARAMETER }));
+      return { verdict: "pass", detail: `${ami.Parameter?.Value}` };
+    },
+  );
+
+const mediaConnectOffered: Preflight = (clients) =>
+  attempt(
+    "MediaConnect in the region",
+    `deploy to a region that offers AWS Elemental MediaConnect (change the region in sst.config.ts and stacks/config.ts)`,
+    async () => {
+      const flows = await clients.mediaConnect.send(new ListFlowsCommand({ MaxResults: 1 }));
+      return { verdict: "pass", detail: `reachable (${flows.Flows?.length ?? 0} flow listed)` };
+    },
+  );
+
+const mediaLiveOffered: Preflight = (clients) =>
+  attempt(
+    "MediaLive in the region",
+    "deploy to a region that offers AWS Elemental MediaLive (change the region in sst.config.ts and stacks/config.ts)",
+    async () => {
+      await clients.mediaLive.send(new ListChannelsCommand({ MaxResults: 1 }));
+      return { verdict: "pass", detail: "reachable" };
+    },
+  );
+
+/** The vCPUs the group at its maximum runs, against the account's on-demand quota. */
+const applianceVcpus: Preflight = (clients, config) =>
+  attempt(
+    "on-demand vCPUs for the appliances",
+    "grant ec2:DescribeInstanceTypes and servicequotas:ListServiceQuotas",
+    async () => {
+      const types = await clients.ec2.send(
+        new DescribeInstanceTypesCommand({ InstanceTypes: [config.instanceType as _InstanceType] }),
+      );
+      const vcpus = types.InstanceTypes?.[0]?.VCpuInfo?.DefaultVCpus ?? 0;
+      const needed = vcpus * config.maxAppliances;
+      const quota = (await quotasOf(clients, "ec2")).find((q) =>
+        /^Running On-Demand Standard \(/i.test(q.QuotaName ?? ""),
+      );
+      if (quota?.Value === undefined)
+        return {
+          verdict: "warn",
+          detail: `${needed} vCPUs needed; quota not listed`,
+          fix: "check the Running On-Demand Standard instances quota",
+        };
+      return quota.Value >= needed
         ? {
             verdict: "pass",
-            detail: `${unreserved} unreserved; ${STAGE_NEEDS.reservedConcurrency} to reserve leaves ${left}`,
+            detail: `${needed} vCPUs at most (${config.maxAppliances} × ${vcpus}), quota ${quota.Value}`,
           }
         : {
             verdict: "fail",
-            detail: `${unreserved} unreserved; reserving ${STAGE_NEEDS.reservedConcurrency} would leave ${left} < ${UNRESERVED_MINIMUM}, which Lambda refuses`,
-            fix: `request a higher "Concurrent executions" quota for Lambda in ${config.region} (new accounts start low)`,
+            detail: `${needed} vCPUs at most, quota ${quota.Value}`,
+            fix: `request "${quota.QuotaName}" (${quota.QuotaCode}) ≥ ${needed} plus what else runs, or lower maxAppliances`,
           };
-    }),
+    },
   );
+
+/** What reserving the functions' concurrency leaves unreserved; Lambda keeps a minimum. */
+const lambdaConcurrency: Preflight = (clients, config) =>
+  attempt("Lambda concurrency to reserve", "grant lambda:GetAccountSettings", async () => {
+    const settings = await clients.lambda.send(new GetAccountSettingsCommand({}));
+    const unreserved = settings.AccountLimit?.UnreservedConcurrentExecutions ?? 0;
+    const left = unreserved - STAGE_NEEDS.reservedConcurrency;
+    return left >= UNRESERVED_MINIMUM
+      ? {
+          verdict: "pass",
+          detail: `${unreserved} unreserved; ${STAGE_NEEDS.reservedConcurrency} to reserve leaves ${left}`,
+        }
+      : {
+          verdict: "fail",
+          detail: `${unreserved} unreserved; reserving ${STAGE_NEEDS.reservedConcurrency} would leave ${left} < ${UNRESERVED_MINIMUM}, which Lambda refuses`,
+          fix: `request a higher "Concurrent executions" quota for Lambda in ${config.region} (new accounts start low)`,
+        };
+  });
+
+/** The checks before the quotas' and after them, in the order the table shows them. */
+const FIRST = [
+  credentials,
+  availabilityZones,
+  instanceTypeOffered,
+  amazonLinuxAmi,
+  mediaConnectOffered,
+  mediaLiveOffered,
+];
+const LAST = [applianceVcpus, lambdaConcurrency];
+
+export async function runPreflight(config: StageConfig, clients: PreflightClients): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const check of FIRST) checks.push(await check(clients, config));
+  for (const quota of quotaSpecs(clients)) checks.push(await quotaCheck(clients, quota));
+  for (const check of LAST) checks.push(await check(clients, config));
   return checks;
 }

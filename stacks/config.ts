@@ -3,15 +3,10 @@
  * validated document with the defaults of the design; a stage overrides what it needs.
  */
 import { z } from "zod";
-import { isWorldOpen, parseCidr } from "../contracts/cidr.ts";
+import { checkCidr, isWorldOpen, parseCidr } from "../contracts/cidr.ts";
+import { formatIssues } from "../contracts/validation.ts";
 
-const cidr = z.string().superRefine((value, ctx) => {
-  try {
-    parseCidr(value);
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: (error as Error).message });
-  }
-});
+const cidr = z.string().superRefine(checkCidr);
 
 const pair = z.tuple([cidr, cidr]);
 
@@ -142,9 +137,7 @@ export function stageConfig(
 ): StageConfig {
   const result = StageConfig.safeParse({ stage, ...overrides });
   if (!result.success) {
-    throw new Error(
-      `stage "${stage}" configuration is invalid: ${result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
-    );
+    throw new Error(`stage "${stage}" configuration is invalid: ${formatIssues(result.error)}`);
   }
   return result.data;
 }

@@ -1,12 +1,12 @@
 /** Reads a function's settings from its environment, once, with a clear error naming what is wrong. */
 import { z } from "zod";
+import { formatIssues } from "../../contracts/validation.ts";
 import { InvalidInputError } from "./errors.ts";
 
 export function readEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv = process.env): z.output<T> {
   const result = schema.safeParse(env);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-    throw new InvalidInputError(`function configuration is invalid: ${problems}`);
+    throw new InvalidInputError(`function configuration is invalid: ${formatIssues(result.error)}`);
   }
   return result.data;
 }

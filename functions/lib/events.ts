@@ -3,6 +3,7 @@
  * on the rest: AWS adds fields over time and some published samples carry placeholder values.
  */
 import { z } from "zod";
+import { formatIssues } from "../../contracts/validation.ts";
 import { InvalidInputError } from "./errors.ts";
 
 export const Envelope = z.object({
@@ -63,10 +64,7 @@ export const AlarmDetail = z.object({
 export function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
-    const problems = result.error.issues
-      .map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`)
-      .join("; ");
-    throw new InvalidInputError(`${what} is malformed: ${problems}`);
+    throw new InvalidInputError(`${what} is malformed: ${formatIssues(result.error)}`);
   }
   return result.data;
 }

@@ -1,28 +1,20 @@
 import {
-  AutoScalingClient,
   DescribeAutoScalingGroupsCommand,
   type Instance,
   SetDesiredCapacityCommand,
   SetInstanceHealthCommand,
 } from "@aws-sdk/client-auto-scaling";
-import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { mockClient } from "aws-sdk-client-mock";
+import { GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import { DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { beforeEach, describe, expect, it } from "vitest";
+import { GENEVE_PORT } from "../../contracts/gwlb.ts";
 import { handler } from "../../functions/appliance-healer.ts";
+import { mockFunctionClients, TARGET_GROUP_ARN as TG } from "../support/aws-mocks.ts";
 import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
-const elb = mockClient(ElasticLoadBalancingV2Client);
-const autoScaling = mockClient(AutoScalingClient);
-const ec2 = mockClient(EC2Client);
-const cloudWatch = mockClient(CloudWatchClient);
+const { elb, autoScaling, ec2, cloudWatch } = mockFunctionClients();
 const table = idempotencyTable();
-const TG =
-  "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067";
 const LONG_AGO = new Date(Date.now() - 3600_000);
 
 function instance(id: string, lifecycle = "InService", health = "Healthy"): Instance {
@@ -36,15 +28,16 @@ function instance(id: string, lifecycle = "InService", health = "Healthy"): Inst
 }
 
 function world(options: {
-  targets: [string, string][];
+  /** Each target's GWLB health state, by instance id. */
+  targets: Record<string, string>;
   instances: Instance[];
   desired?: number;
   max?: number;
   launched?: Date;
 }) {
   elb.on(DescribeTargetHealthCommand, { TargetGroupArn: TG }).resolves({
-    TargetHealthDescriptions: options.targets.map(([id, state]) => ({
-      Target: { Id: id, Port: 6081 },
+    TargetHealthDescriptions: Object.entries(options.targets).map(([id, state]) => ({
+      Target: { Id: id, Port: GENEVE_PORT },
       TargetHealth: { State: state as "healthy" },
     })),
   });
@@ -81,11 +74,7 @@ function world(options: {
 /** Three in-service appliances, i-3's GWLB health check in the given state. */
 function threeInService(i3: "healthy" | "unhealthy") {
   world({
-    targets: [
-      ["i-1", "healthy"],
-      ["i-2", "healthy"],
-      ["i-3", i3],
-    ],
+    targets: { "i-1": "healthy", "i-2": "healthy", "i-3": i3 },
     instances: [instance("i-1"), instance("i-2"), instance("i-3")],
   });
 }
@@ -126,11 +115,7 @@ describe("appliance healer", () => {
 
   it("acts on the instance the stall alarm names even though its health checks pass", async () => {
     world({
-      targets: [
-        ["i-0abc1234def567890", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "healthy"],
-      ],
+      targets: { "i-0abc1234def567890": "healthy", "i-2": "healthy", "i-3": "healthy" },
       instances: [instance("i-0abc1234def567890"), instance("i-2"), instance("i-3")],
     });
     const { result } = await capture(() => handler(sampleEvent("alarm-forwarding-stalled")));
@@ -171,10 +156,7 @@ describe("appliance healer", () => {
 
   it("replaces nothing when no instance's series confirms the Stage-wide stall alarm", async () => {
     world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-      ],
+      targets: { "i-1": "healthy", "i-2": "healthy" },
       instances: [instance("i-1"), instance("i-2")],
     });
     cloudWatch.on(GetMetricDataCommand).resolves({
@@ -190,11 +172,7 @@ describe("appliance healer", () => {
 
   it("keeps at most one replacement in flight: a replayed alarm changes nothing", async () => {
     world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "unhealthy"],
-      ],
+      targets: { "i-1": "healthy", "i-2": "healthy", "i-3": "unhealthy" },
       instances: [instance("i-1"), instance("i-2"), instance("i-3", "InService", "Unhealthy")],
     });
     const { result, metrics } = await capture(() => handler(sampleEvent("alarm-unhealthy-hosts")));
@@ -206,10 +184,7 @@ describe("appliance healer", () => {
 
   it("scales out first when a replacement would leave fewer than the minimum in service", async () => {
     world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "unhealthy"],
-      ],
+      targets: { "i-1": "healthy", "i-2": "unhealthy" },
       instances: [instance("i-1"), instance("i-2")],
       desired: 2,
       max: 4,
@@ -227,10 +202,7 @@ describe("appliance healer", () => {
 
   it("skips, and says why, when the group is at its max and the minimum would be broken", async () => {
     world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "unhealthy"],
-      ],
+      targets: { "i-1": "healthy", "i-2": "unhealthy" },
       instances: [instance("i-1"), instance("i-2")],
       desired: 2,
       max: 2,
@@ -242,11 +214,7 @@ describe("appliance healer", () => {
 
   it("leaves instances inside their grace period alone", async () => {
     world({
-      targets: [
-        ["i-1", "healthy"],
-        ["i-2", "healthy"],
-        ["i-3", "unhealthy"],
-      ],
+      targets: { "i-1": "healthy", "i-2": "healthy", "i-3": "unhealthy" },
       instances: [instance("i-1"), instance("i-2"), instance("i-3")],
       launched: new Date(Date.now() - 60_000),
     });

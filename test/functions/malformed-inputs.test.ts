@@ -4,36 +4,21 @@
  * the problem, counts it under InvalidEvents, and changes nothing. A malformed event is refused before
  * any AWS call at all; a malformed schedule after the reads, before any write.
  */
-import { AutoScalingClient } from "@aws-sdk/client-auto-scaling";
-import { EC2Client } from "@aws-sdk/client-ec2";
-import { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { DescribeFlowCommand, MediaConnectClient } from "@aws-sdk/client-mediaconnect";
-import { MediaLiveClient } from "@aws-sdk/client-medialive";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { type AwsStub, mockClient } from "aws-sdk-client-mock";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { DescribeFlowCommand } from "@aws-sdk/client-mediaconnect";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
 import { CidrError, parseCidr } from "../../contracts/cidr.ts";
 import { handler as healer } from "../../functions/appliance-healer.ts";
 import { handler as streamManager } from "../../functions/stream-manager.ts";
 import { handler as rotator } from "../../functions/whitelist-rotator.ts";
+import { FLOW_ARN as FLOW, mockFunctionClients } from "../support/aws-mocks.ts";
 import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: client-mediaconnect is pinned to an older SDK release than the mock's types (DESIGN.md)
-const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsStub<any, any, any>;
-const stubs = {
-  elb: mockClient(ElasticLoadBalancingV2Client),
-  autoScaling: mockClient(AutoScalingClient),
-  ec2: mockClient(EC2Client),
-  mediaConnect,
-  mediaLive: mockClient(MediaLiveClient),
-  ssm: mockClient(SSMClient),
-  events: mockClient(EventBridgeClient),
-};
+const stubs = mockFunctionClients();
+const { mediaConnect } = stubs;
 const table = idempotencyTable();
-const FLOW =
-  "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
 const RUNS = 150;
 
 type Handler = (event: unknown) => Promise<unknown>;

@@ -1,40 +1,19 @@
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import {
-  DescribeFlowCommand,
-  MediaConnectClient,
-  StartFlowCommand,
-  StopFlowCommand,
-} from "@aws-sdk/client-mediaconnect";
-import {
-  DescribeChannelCommand,
-  MediaLiveClient,
-  StartChannelCommand,
-  StopChannelCommand,
-} from "@aws-sdk/client-medialive";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { type AwsStub, mockClient } from "aws-sdk-client-mock";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { DescribeFlowCommand, StartFlowCommand, StopFlowCommand } from "@aws-sdk/client-mediaconnect";
+import { DescribeChannelCommand, StartChannelCommand, StopChannelCommand } from "@aws-sdk/client-medialive";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { beforeEach, describe, expect, it } from "vitest";
 import { handler } from "../../functions/stream-manager.ts";
 import { windowInput } from "../../stacks/automation.ts";
 import { stageConfig } from "../../stacks/config.ts";
+import { FLOW_ARN as FLOW, mockFunctionClients, TARGET_GROUP_ARN as TG } from "../support/aws-mocks.ts";
 import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
-const elb = mockClient(ElasticLoadBalancingV2Client);
-// client-mediaconnect is pinned to an older SDK release than the mock's types expect.
-// biome-ignore lint/suspicious/noExplicitAny: the narrow cast DESIGN.md describes for that one client
-const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsStub<any, any, any>;
-const mediaLive = mockClient(MediaLiveClient);
-const ssm = mockClient(SSMClient);
-const events = mockClient(EventBridgeClient);
+const { elb, mediaConnect, mediaLive, ssm, events } = mockFunctionClients();
 const table = idempotencyTable();
-const FLOW =
-  "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
-const TG =
-  "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067";
+/** The sample event `name` as if sent at `time` (an ISO timestamp). */
+const sentAt = (name: string, time: string) => ({ ...sampleEvent(name), time });
 
 function world(o: { healthy: number; flow: string; channel: string; state?: object }) {
   elb.on(DescribeTargetHealthCommand).resolves({
@@ -158,14 +137,9 @@ describe("stream manager", () => {
     });
 
     ssm.reset();
-    world({
-      healthy: 2,
-      flow: "ACTIVE",
-      channel: "RUNNING",
-      state: { idleSince: "2026-11-25T10:00:00.000Z" },
-    });
-    const sweep = sampleEvent("schedule-sweep");
-    sweep.time = "2026-11-25T10:20:00Z";
+    const quietSince = "2026-11-25T10:00:00.000Z";
+    world({ healthy: 2, flow: "ACTIVE", channel: "RUNNING", state: { idleSince: quietSince } });
+    const sweep = sentAt("schedule-sweep", "2026-11-25T10:20:00Z");
     const idle = await capture(() => handler(sweep));
     expect(idle.result).toEqual({ action: "idle-stop", steps: ["channel stopped", "flow stopped"] });
     expect(JSON.parse(ssm.commandCalls(PutParameterCommand)[0].args[0].input.Value!)).toEqual({
@@ -175,14 +149,9 @@ describe("stream manager", () => {
     expect(idle.metrics).toMatchObject({ IdleStops: 1, StreamStops: 1 });
 
     ssm.reset();
-    world({
-      healthy: 2,
-      flow: "STANDBY",
-      channel: "IDLE",
-      state: { lastIdleStopAt: "2026-11-25T10:20:00.000Z" },
-    });
-    const restart = sampleEvent("start-stream");
-    restart.time = "2026-11-25T12:20:00Z";
+    const stoppedAt = "2026-11-25T10:20:00.000Z";
+    world({ healthy: 2, flow: "STANDBY", channel: "IDLE", state: { lastIdleStopAt: stoppedAt } });
+    const restart = sentAt("start-stream", "2026-11-25T12:20:00Z");
     const started = await capture(() => handler(restart));
     expect(started.metrics).toMatchObject({ IdleMinutesSaved: 120, StreamStarts: 1 });
   });
@@ -245,8 +214,7 @@ describe("stream manager", () => {
       channel: "RUNNING",
       state: { idleSince: "2026-11-25T09:55:00.000Z" },
     });
-    const sweep = sampleEvent("schedule-sweep");
-    sweep.time = "2026-11-25T10:00:00Z";
+    const sweep = sentAt("schedule-sweep", "2026-11-25T10:00:00Z");
     const { result } = await capture(() => handler(sweep));
     expect(result).toMatchObject({ action: "none" });
     expect(mediaLive.commandCalls(StopChannelCommand)).toHaveLength(0);

@@ -1,26 +1,16 @@
 import { readFileSync } from "node:fs";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import {
-  DescribeFlowCommand,
-  MediaConnectClient,
-  UpdateFlowSourceCommand,
-} from "@aws-sdk/client-mediaconnect";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { type AwsStub, mockClient } from "aws-sdk-client-mock";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { DescribeFlowCommand, UpdateFlowSourceCommand } from "@aws-sdk/client-mediaconnect";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
 import { validatePolicy } from "../../contracts/policy.ts";
 import { assign, CLOSED_CIDR, effectiveEntries, handler } from "../../functions/whitelist-rotator.ts";
+import { FLOW_ARN as FLOW, mockFunctionClients } from "../support/aws-mocks.ts";
 import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
-const ssm = mockClient(SSMClient);
-// client-mediaconnect is pinned to an older SDK release than the mock's types expect.
-// biome-ignore lint/suspicious/noExplicitAny: the narrow cast DESIGN.md describes for that one client
-const mediaConnect = mockClient(MediaConnectClient as never) as unknown as AwsStub<any, any, any>;
-const events = mockClient(EventBridgeClient);
+const { ssm, mediaConnect, events } = mockFunctionClients();
 const table = idempotencyTable();
-const FLOW =
-  "arn:aws:mediaconnect:eu-west-1:111122223333:flow:1-AbCdEfGhIjKlMnOp-abcdef123455:stream-intel-dev-contribution";
 const SOURCE_A = "arn:aws:mediaconnect:eu-west-1:111122223333:source:1-AbCdEfGhIjKlMnOp-abcdef123455:primary";
 const SOURCE_B = "arn:aws:mediaconnect:eu-west-1:111122223333:source:1-AbCdEfGhIjKlMnOp-abcdef123455:backup";
 const policyText = readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8");

@@ -8,37 +8,27 @@ import {
   DescribeInstanceTypeOfferingsCommand,
   DescribeInstanceTypesCommand,
   DescribeVpcsCommand,
-  EC2Client,
 } from "@aws-sdk/client-ec2";
-import {
-  DescribeLoadBalancersCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { GetAccountSettingsCommand, LambdaClient } from "@aws-sdk/client-lambda";
-import { ListFlowsCommand, MediaConnectClient } from "@aws-sdk/client-mediaconnect";
-import { ListChannelsCommand, ListInputsCommand, MediaLiveClient } from "@aws-sdk/client-medialive";
-import { ListServiceQuotasCommand, ServiceQuotasClient } from "@aws-sdk/client-service-quotas";
-import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { type AwsStub, mockClient } from "aws-sdk-client-mock";
+import { DescribeLoadBalancersCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { GetAccountSettingsCommand } from "@aws-sdk/client-lambda";
+import { ListFlowsCommand } from "@aws-sdk/client-mediaconnect";
+import { ListChannelsCommand, ListInputsCommand } from "@aws-sdk/client-medialive";
+import { ListServiceQuotasCommand } from "@aws-sdk/client-service-quotas";
+import { GetParameterCommand } from "@aws-sdk/client-ssm";
+import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { renderTable } from "../../scripts/preflight.ts";
 import { preflightClients, runPreflight } from "../../scripts/preflight-checks.ts";
 import { stageConfig } from "../../stacks/config.ts";
+import type { AnyStub } from "../support/aws-mocks.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: client-mediaconnect is pinned to an older SDK release than the mock's types (DESIGN.md)
-type AnyStub = AwsStub<any, any, any>;
-const stubs = {
-  sts: mockClient(STSClient) as unknown as AnyStub,
-  ec2: mockClient(EC2Client) as unknown as AnyStub,
-  ssm: mockClient(SSMClient) as unknown as AnyStub,
-  elb: mockClient(ElasticLoadBalancingV2Client) as unknown as AnyStub,
-  lambda: mockClient(LambdaClient) as unknown as AnyStub,
-  mediaConnect: mockClient(MediaConnectClient as never) as unknown as AnyStub,
-  mediaLive: mockClient(MediaLiveClient) as unknown as AnyStub,
-  quotas: mockClient(ServiceQuotasClient) as unknown as AnyStub,
-};
 const config = stageConfig("dev");
+/** The clients the preflight is given, each stubbed where it stands. */
+const clients = preflightClients(config.region);
+const stubs = Object.fromEntries(
+  Object.entries(clients).map(([name, client]) => [name, mockClient(client as never) as unknown as AnyStub]),
+) as Record<keyof typeof clients, AnyStub>;
 
 function readyAccount() {
   stubs.sts
@@ -96,7 +86,7 @@ describe("preflight", () => {
 
   it("passes a ready account, asking AWS only to describe, get or list", async () => {
     readyAccount();
-    const checks = await runPreflight(config, preflightClients(config.region));
+    const checks = await runPreflight(config, clients);
     expect(checks.filter((c) => c.verdict !== "pass")).toEqual([]);
     expect(checks.map((c) => c.name)).toEqual(
       expect.arrayContaining([
@@ -145,7 +135,7 @@ describe("preflight", () => {
     stubs.lambda
       .on(GetAccountSettingsCommand)
       .resolves({ AccountLimit: { UnreservedConcurrentExecutions: 10 } });
-    const checks = await runPreflight(config, preflightClients(config.region));
+    const checks = await runPreflight(config, clients);
     const failed = Object.fromEntries(checks.filter((c) => c.verdict === "fail").map((c) => [c.name, c]));
     expect(Object.keys(failed).sort()).toEqual(
       [
@@ -172,7 +162,7 @@ describe("preflight", () => {
   it("warns, not passes, when Service Quotas does not list a quota it needs", async () => {
     readyAccount();
     stubs.quotas.on(ListServiceQuotasCommand, { ServiceCode: "mediaconnect" }).resolves({ Quotas: [] });
-    const checks = await runPreflight(config, preflightClients(config.region));
+    const checks = await runPreflight(config, clients);
     expect(checks.find((c) => c.name === "MediaConnect flows")).toMatchObject({
       verdict: "warn",
       fix: expect.stringMatching(/console/),

@@ -142,48 +142,8 @@ export async function buildStack(
   const resources: Recorded[] = [];
   const calls: Stack["calls"] = [];
   const dependencies = new Map<string, string[]>();
-  pulumi.runtime.setMocks(
-    {
-      newResource(args) {
-        const { id, ...extra } = identity(args.type, args.name, args.inputs);
-        const state = { ...args.inputs, name: args.inputs.name ?? args.name, latestVersion: 1, ...extra };
-        resources.push({ type: args.type, name: args.name, id, inputs: args.inputs, state });
-        return { id, state };
-      },
-      call(args) {
-        calls.push({ token: args.token, inputs: args.inputs });
-        if (args.token === "aws:ssm/getParameter:getParameter")
-          return { ...args.inputs, value: "ami-0123456789abcdef0", type: "String" };
-        if (args.token === "aws:medialive/getInput:getInput") {
-          return {
-            ...args.inputs,
-            destinations: [
-              { ip: "10.0.11.50", port: "5000", url: "rtp://10.0.11.50:5000", vpcs: [] },
-              { ip: "10.0.12.50", port: "5000", url: "rtp://10.0.12.50:5000", vpcs: [] },
-            ],
-          };
-        }
-        if (args.token === "aws:index/getCallerIdentity:getCallerIdentity")
-          return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:root`, userId: "x" };
-        return args.inputs;
-      },
-    },
-    "stream-intel",
-    "test",
-    false,
-  );
-  // Record each registration's dependencies as the engine would receive them.
-  const monitor = pulumi.runtime.getMonitor() as unknown as {
-    registerResource(req: { getName(): string; getDependenciesList(): string[] }, cb: unknown): unknown;
-  };
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, cb) => {
-    dependencies.set(
-      req.getName(),
-      req.getDependenciesList().map((urn) => urn.split("::").pop()!),
-    );
-    return register(req, cb);
-  };
+  mockEngine(resources, calls);
+  recordDependencies(dependencies);
 
   const { stageConfig } = await import("../../stacks/config.ts");
   const { buildInfrastructure } = await import("../../stacks/app.ts");
@@ -226,4 +186,53 @@ export async function buildStack(
 /** The value an Input resolved to (plain data in these tests, or an Output). */
 export function resolved<T>(value: pulumi.Input<T>): Promise<T> {
   return new Promise((resolve) => pulumi.output(value).apply((v) => resolve(v as T)));
+}
+
+/** Pulumi's mocks: each new resource recorded with the ID and ARN AWS would give it, each call answered. */
+function mockEngine(resources: Recorded[], calls: Stack["calls"]): void {
+  pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const { id, ...extra } = identity(args.type, args.name, args.inputs);
+        const state = { ...args.inputs, name: args.inputs.name ?? args.name, latestVersion: 1, ...extra };
+        resources.push({ type: args.type, name: args.name, id, inputs: args.inputs, state });
+        return { id, state };
+      },
+      call(args) {
+        calls.push({ token: args.token, inputs: args.inputs });
+        if (args.token === "aws:ssm/getParameter:getParameter")
+          return { ...args.inputs, value: "ami-0123456789abcdef0", type: "String" };
+        if (args.token === "aws:medialive/getInput:getInput") {
+          return {
+            ...args.inputs,
+            destinations: [
+              { ip: "10.0.11.50", port: "5000", url: "rtp://10.0.11.50:5000", vpcs: [] },
+              { ip: "10.0.12.50", port: "5000", url: "rtp://10.0.12.50:5000", vpcs: [] },
+            ],
+          };
+        }
+        if (args.token === "aws:index/getCallerIdentity:getCallerIdentity")
+          return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:root`, userId: "x" };
+        return args.inputs;
+      },
+    },
+    "stream-intel",
+    "test",
+    false,
+  );
+}
+
+function recordDependencies(dependencies: Stack["dependencies"]): void {
+  // Record each registration's dependencies as the engine would receive them.
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: { getName(): string; getDependenciesList(): string[] }, cb: unknown): unknown;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    dependencies.set(
+      req.getName(),
+      req.getDependenciesList().map((urn) => urn.split("::").pop()!),
+    );
+    return register(req, cb);
+  };
 }

