@@ -14,10 +14,10 @@ import { parseArgs } from "node:util";
 import Table from "cli-table3";
 import pc from "picocolors";
 import { socketStats } from "../appliance/control/socket-stats.ts";
+import { ApplianceProcess } from "../appliance/lab/appliances/appliance-process.ts";
 import { percentiles } from "../appliance/lab/sink/sink.ts";
 import { buildNative, type NativeTarget } from "../appliance/native/build.ts";
 import { HOST_TARGET } from "../appliance/native/layout.ts";
-import { ApplianceProcess } from "../test/support/appliance-process.ts";
 import type { ReceiveReport, SendReport } from "./blaster.ts";
 import { controlPlane } from "./control-plane.ts";
 

@@ -6,12 +6,13 @@
  * lab-report.json and lab-report.html. Exit status 1 when any scenario's expectation failed, 2 when
  * the lab could not run.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import pc from "picocolors";
 import { type PolicyInput, validatePolicy } from "../../contracts/policy.ts";
+import { defaultPolicy } from "./appliances/policy-file.ts";
 import { Lab, type LabOptions } from "./lab.ts";
 import { Pipeline } from "./pipeline/pipeline.ts";
 import { missingTools } from "./pipeline/processes.ts";
@@ -98,8 +99,8 @@ function handoverSeconds(quick: boolean): number {
 /** The appliances' policy in the lab: the shipped default with lab-sized rate ceilings, and the
  * MediaConnect set narrowed to subnet A so that the whitelist rotation has something to add. */
 export function labPolicy(): PolicyInput {
-  const policy = JSON.parse(readFileSync(new URL("../policy.default.json", import.meta.url), "utf8"));
-  policy.sets.mediaconnect = ["10.0.1.0/24"];
+  const policy = defaultPolicy();
+  policy.sets = { ...policy.sets, mediaconnect: ["10.0.1.0/24"] };
   policy.profiles["rtp-mpegts"].rate = {
     maxPacketsPerSecond: LAB_RATE_CEILING_PPS,
     maxBitsPerSecond: 12_000_000,

@@ -11,17 +11,17 @@
  */
 import dgram from "node:dgram";
 import { performance } from "node:perf_hooks";
+import { GENEVE_PORT } from "../../../contracts/gwlb.ts";
 import {
   amazonOptions,
-  buildGeneve,
-  EtherType,
   GeneveHeader,
   type GeneveOption,
   GeneveStatus,
   parseGeneve,
 } from "../../wire/geneve.ts";
-import { buildIpv4Udp, InnerPacket, InnerStatus, parseInner } from "../../wire/ip.ts";
-import { EMULATOR_ADDRESS, GENEVE_PORT } from "../addressing.ts";
+import { InnerPacket, InnerStatus, parseInner } from "../../wire/ip.ts";
+import { EMULATOR_ADDRESS } from "../addressing.ts";
+import { gwlbDatagram } from "../media/packets.ts";
 
 export type TargetState = "initial" | "healthy" | "unhealthy" | "draining" | "deregistered";
 
@@ -84,18 +84,11 @@ export function encapsulate(
   payload: Buffer,
   ttl = 64,
 ): { datagram: Buffer; innerLength: number } {
-  const inner = buildIpv4Udp({
-    src: flow.src,
-    dst: flow.dst,
-    srcPort: flow.srcPort,
-    dstPort: flow.dstPort,
+  return gwlbDatagram(
+    { src: flow.src, dst: flow.dst, srcPort: flow.srcPort, dstPort: flow.dstPort, ttl },
     payload,
-    ttl,
-  });
-  return {
-    datagram: buildGeneve({ protocolType: EtherType.ipv4, options: flow.options, inner }),
-    innerLength: inner.length,
-  };
+    flow.options,
+  );
 }
 
 /** FNV-1a over the 5-tuple: the flow hash GWLB's default (5-tuple) stickiness implies. */

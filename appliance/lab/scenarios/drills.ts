@@ -4,7 +4,7 @@
  */
 import { existsSync, renameSync } from "node:fs";
 import { streamDestination, streamSource } from "../addressing.ts";
-import { sum } from "../appliances/fleet.ts";
+import { sum } from "../appliances/prometheus.ts";
 import type { Lab } from "../lab.ts";
 import { SyntheticStream } from "../media/synthetic-stream.ts";
 import { failover } from "./failover.ts";

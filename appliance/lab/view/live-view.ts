@@ -4,7 +4,7 @@
  * latest events. Redrawn in place on a terminal; on a pipe (CI), a plain line every few seconds.
  */
 import pc from "picocolors";
-import { sum } from "../appliances/fleet.ts";
+import { sum } from "../appliances/prometheus.ts";
 import type { Lab } from "../lab.ts";
 
 export class LiveView {

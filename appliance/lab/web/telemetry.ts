@@ -4,7 +4,7 @@
  * (loss, added latency p99 over the second, TS continuity at the sink), the contributors and the
  * whitelist. The dashboard draws it live and lab-report.html draws the whole run from it.
  */
-import { type Sample as MetricSample, sum } from "../appliances/fleet.ts";
+import { type Sample as MetricSample, sum } from "../appliances/prometheus.ts";
 import type { Lab, LabEvent } from "../lab.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
 import { percentiles, type StreamStats } from "../sink/sink.ts";
