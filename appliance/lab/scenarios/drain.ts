@@ -15,7 +15,7 @@ export const drain: Scenario = {
     "a rolling drain: one appliance deregistered and sent SIGTERM; its flows stay until the deregistration delay ends, then move; nothing is lost",
   async run(lab: Lab, progress: Progress) {
     const { started, before, duration, sources } = await beginClean(lab, 15, 7);
-    const target = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
+    const target = lab.emulator.busiestTarget();
     const onTarget = sources.filter((s) => s.flow.target === target.index);
     let exit: Promise<number | null> = Promise.resolve(null);
     let unhealthySeen = false;

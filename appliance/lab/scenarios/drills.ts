@@ -45,14 +45,10 @@ export const slowAppliance: Scenario = {
     "an appliance starved of CPU (cgroup cap at 1% of a core) that still answers health checks: its stall metric must trip, and clear once the cap is lifted",
   async run(lab: Lab, progress: Progress) {
     const { started, before, duration, sources } = await beginClean(lab, 15, 8);
-    const victim = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
+    const victim = lab.emulator.busiestTarget();
     // Eight more streams on the victim, so a starved appliance is sure to fall behind its traffic.
     const extra = await lab.cleanStreams(8, duration / 1000, "extra");
-    for (const source of extra) {
-      lab.emulator.targets[source.flow.target].flows--;
-      source.flow.target = victim.index;
-      victim.flows++;
-    }
+    for (const source of extra) lab.emulator.pin(source.flow, victim.index);
     sources.push(...extra);
     let limited = false;
     let cappedAt = 0;
@@ -210,7 +206,7 @@ export const burst: Scenario = {
     "a burst far beyond the socket buffer hits one appliance: the kernel's drops are counted, the stall metric trips, and clean traffic recovers",
   async run(lab: Lab, progress: Progress) {
     const { started, before, duration, sources } = await beginClean(lab, 12, 6);
-    const target = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
+    const target = lab.emulator.busiestTarget();
     const socketDropsBefore = await metricOf(lab, target.index, "stream_intel_socket_receive_drops_total");
     const readBefore = await metricOf(lab, target.index, "stream_intel_packets_received_total");
     let readAfterBurst = 0;
@@ -234,7 +230,7 @@ export const burst: Scenario = {
               label: `burst-${i}`,
               attack: false,
             });
-            flow.target = target.index;
+            lab.emulator.pin(flow, target.index);
             flows.push({ flow, stream: new SyntheticStream({ bitrate: 8_000_000, ssrc: 0xb000 + i }) });
           }
           for (let n = 0; n < 1000; n++)

@@ -16,7 +16,7 @@ export const failover: Scenario = {
   async run(lab: Lab, progress: Progress) {
     const { started, before, duration, sources } = await beginClean(lab, 15, 7);
     // The victim is the target carrying the most flows, so the test always moves something.
-    const victim = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
+    const victim = lab.emulator.busiestTarget();
     const onVictim = sources.filter((s) => s.flow.target === victim.index);
     let killedAt = 0;
     let detectedAt = 0;
