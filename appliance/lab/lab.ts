@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import type { PolicyInput } from "../../contracts/policy.ts";
 import { streamDestination, streamSource } from "./addressing.ts";
 import { type ApplianceHandle, Fleet } from "./appliances/fleet.ts";
@@ -256,7 +257,7 @@ export class Lab {
     const samples = await this.metrics();
     const out: Record<string, number> = {};
     for (const s of samples) {
-      if (s.name === "stream_intel_packets_dropped_total" && s.value > 0)
+      if (s.name === PrometheusMetric.packetsDropped && s.value > 0)
         out[s.labels.reason] = (out[s.labels.reason] ?? 0) + s.value;
     }
     return out;
@@ -265,7 +266,7 @@ export class Lab {
   async policyGenerations(): Promise<number[]> {
     return Promise.all(
       this.fleet.appliances.map(async (a) =>
-        sum(await this.fleet.metrics(a.index), "stream_intel_policy_generation"),
+        sum(await this.fleet.metrics(a.index), PrometheusMetric.policyGeneration),
       ),
     );
   }

@@ -43,6 +43,15 @@ export function syntheticSource(
   };
 }
 
+/**
+ * The packets of a well-formed synthetic stream of its own SSRC, each stamped at `clock()`: what an
+ * attacker who knows the format sends, or a contributor the scenario adds.
+ */
+export function wellFormed(ssrc: number, clock: () => number, bitrate = 4_000_000): () => Buffer {
+  const stream = new SyntheticStream({ bitrate, ssrc });
+  return () => stream.next(clock());
+}
+
 /** A generator of attack payloads at a fixed rate. */
 export function attackSource(
   flow: Flow,

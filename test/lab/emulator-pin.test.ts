@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { GwlbEmulator } from "../../appliance/lab/gwlb/emulator.ts";
 
 const EMULATOR = "127.0.23.1";
+const FLOW = { src: "10.0.1.10", dst: "10.0.11.20", srcPort: 0, dstPort: 5000, label: "", attack: false };
 
 function emulator(): GwlbEmulator {
   return new GwlbEmulator({
@@ -24,16 +25,7 @@ describe("emulator: pin and busiestTarget", () => {
     const gwlb = emulator();
     // No health check has run: every target is initial, so a new flow has no target yet.
     const flows = await Promise.all(
-      [0, 1, 2].map((i) =>
-        gwlb.addFlow({
-          src: "10.0.1.10",
-          dst: "10.0.11.20",
-          srcPort: 31_000 + i,
-          dstPort: 5000,
-          label: `f${i}`,
-          attack: false,
-        }),
-      ),
+      [0, 1, 2].map((i) => gwlb.addFlow({ ...FLOW, srcPort: 31_000 + i, label: `f${i}` })),
     );
     try {
       expect(flows.map((f) => f.target)).toEqual([-1, -1, -1]);
