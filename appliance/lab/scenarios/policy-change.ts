@@ -34,6 +34,27 @@ async function contributor(lab: Lab, label: string, src: string, ssrc: number, n
   return attackSource(flow, 1000 / stream.packetIntervalMs, now, () => stream.next(lab.now()));
 }
 
+/** When the rotation was written and in force everywhere, and the two contributors' packets either side. */
+interface Rotation {
+  rotatedAt: number;
+  appliedAt: number;
+  count: { leavingBefore: number; leavingAfter: number; joiningBefore: number; joiningAfter: number };
+}
+
+function rotationFailures({ appliedAt, count }: Rotation, lost: number): string[] {
+  const failures: string[] = [];
+  if (!Number.isFinite(appliedAt)) failures.push("the rotated policy never took effect on every appliance");
+  if (lost !== 0) failures.push(`${lost} packets lost on streams the rotation kept`);
+  if (count.leavingBefore === 0)
+    failures.push("the leaving contributor was not delivered before the rotation");
+  if (count.leavingAfter !== 0)
+    failures.push(`${count.leavingAfter} packets of the removed contributor delivered after the rotation`);
+  if (count.joiningBefore !== 0)
+    failures.push(`${count.joiningBefore} packets of the new contributor delivered before the rotation`);
+  if (count.joiningAfter === 0) failures.push("the new contributor was not delivered after the rotation");
+  return failures;
+}
+
 export const policyChange = defineCleanScenario<PolicyChangeDetails>({
   name: "policy-change",
   description:
@@ -48,22 +69,26 @@ export const policyChange = defineCleanScenario<PolicyChangeDetails>({
     const joining = await contributor(lab, "rotated-in", ROTATED_IN_SOURCE, 0x0b0b, now);
     send(leaving);
     send(joining);
-    let appliedAt = Number.POSITIVE_INFINITY;
-    let rotatedAt = 0;
-    const count = { leavingBefore: 0, leavingAfter: 0, joiningBefore: 0, joiningAfter: 0 };
+    const rotation: Rotation = {
+      rotatedAt: 0,
+      appliedAt: Number.POSITIVE_INFINITY,
+      count: { leavingBefore: 0, leavingAfter: 0, joiningBefore: 0, joiningAfter: 0 },
+    };
+    const { count } = rotation;
     // The removed contributor must be gone once every appliance runs the new policy; the added one must
     // not get through before the new policy was even written (appliances pick it up one by one).
     lab.onDeliver = (flow) => {
       const now = lab.now();
-      if (flow === leaving.flow) count[now > appliedAt + GRACE_MS ? "leavingAfter" : "leavingBefore"]++;
-      if (flow === joining.flow) count[rotatedAt > 0 ? "joiningAfter" : "joiningBefore"]++;
+      if (flow === leaving.flow)
+        count[now > rotation.appliedAt + GRACE_MS ? "leavingAfter" : "leavingBefore"]++;
+      if (flow === joining.flow) count[rotation.rotatedAt > 0 ? "joiningAfter" : "joiningBefore"]++;
     };
     const generationsBefore = await lab.policyGenerations();
     await play([
       [
         0.35,
         () => {
-          rotatedAt = lab.now();
+          rotation.rotatedAt = lab.now();
           lab.writePolicy(rotated);
           lab.event("whitelist rotated: mediaconnect = 10.0.1.0/25, 10.0.2.0/24");
           void lab
@@ -73,8 +98,9 @@ export const policyChange = defineCleanScenario<PolicyChangeDetails>({
               10_000,
             )
             .then(() => {
-              appliedAt = lab.now();
-              lab.event(`rotation in force on every appliance after ${Math.round(appliedAt - rotatedAt)} ms`);
+              rotation.appliedAt = lab.now();
+              const ms = Math.round(rotation.appliedAt - rotation.rotatedAt);
+              lab.event(`rotation in force on every appliance after ${ms} ms`);
             })
             .catch(gaveUp("the rotated policy on every appliance"));
         },
@@ -96,21 +122,8 @@ export const policyChange = defineCleanScenario<PolicyChangeDetails>({
         );
       },
       verdict: ({ totals, failures }) => {
-        if (!Number.isFinite(appliedAt))
-          failures.push("the rotated policy never took effect on every appliance");
-        if (totals.lost !== 0) failures.push(`${totals.lost} packets lost on streams the rotation kept`);
-        if (count.leavingBefore === 0)
-          failures.push("the leaving contributor was not delivered before the rotation");
-        if (count.leavingAfter !== 0)
-          failures.push(
-            `${count.leavingAfter} packets of the removed contributor delivered after the rotation`,
-          );
-        if (count.joiningBefore !== 0)
-          failures.push(
-            `${count.joiningBefore} packets of the new contributor delivered before the rotation`,
-          );
-        if (count.joiningAfter === 0)
-          failures.push("the new contributor was not delivered after the rotation");
+        failures.push(...rotationFailures(rotation, totals.lost));
+        const { appliedAt, rotatedAt } = rotation;
         return {
           attackSent: 0,
           details: {
