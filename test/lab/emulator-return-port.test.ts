@@ -27,7 +27,7 @@ async function run(sender: "udp" | "raw"): Promise<Flow[]> {
   await appliance.waitHealthy();
   const emulator = new GwlbEmulator({
     address: EMULATOR,
-    targets: [{ address: APPLIANCE, healthUrl: `${appliance.healthUrl}/healthz` }],
+    targets: [{ address: APPLIANCE, healthUrl: `${appliance.serverUrl}/healthz` }],
     healthIntervalMs: 100,
     healthyThreshold: 1,
     unhealthyThreshold: 2,

@@ -76,7 +76,7 @@ export class ApplianceProcess {
   readonly proc: ChildProcess;
   readonly address: string;
   /** Base URL of the health server: `/healthz` and `/metrics` hang off it. */
-  readonly healthUrl: string;
+  readonly serverUrl: string;
   /** stdout and stderr lines, when they do not go to a log file. */
   readonly output: string[] = [];
   readonly exited: Promise<number | null>;
@@ -88,7 +88,7 @@ export class ApplianceProcess {
     this.name = options.name ?? "appliance";
     this.logFile = options.logFile;
     const healthPort = options.healthPort ?? HEALTH_PORT;
-    this.healthUrl = `http://${options.address}:${healthPort}`;
+    this.serverUrl = `http://${options.address}:${healthPort}`;
     const [command, ...launcherArgs] = options.launcher ?? [process.execPath];
     this.proc = spawn(
       command,
@@ -118,13 +118,13 @@ export class ApplianceProcess {
   }
 
   async health(): Promise<{ status: number; body: { healthy: boolean; status: string } }> {
-    const response = await fetch(`${this.healthUrl}/healthz`);
+    const response = await fetch(`${this.serverUrl}/healthz`);
     return { status: response.status, body: (await response.json()) as { healthy: boolean; status: string } };
   }
 
   async metrics(timeoutMs?: number): Promise<Sample[]> {
     const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
-    const response = await fetch(`${this.healthUrl}/metrics`, { signal });
+    const response = await fetch(`${this.serverUrl}/metrics`, { signal });
     return parsePrometheus(await response.text());
   }
 
