@@ -10,6 +10,7 @@ import type { Flow } from "../gwlb/emulator.ts";
 import type { Lab } from "../lab.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
 import { attackFlow, LAB_RATE_CEILING_PPS } from "../scenarios/attacks.ts";
+import { diffDrops } from "../scenarios/scenario.ts";
 import { attackSource, type Source, wellFormed } from "../sources.ts";
 import type { ActionAnswer } from "./protocol.ts";
 
@@ -136,9 +137,7 @@ export class OperatorActions {
       await lab.sleep(300);
       lab.deliveryListeners.delete(count);
       const after = await lab.dropsByReason();
-      const dropped = Object.entries(after)
-        .map(([reason, n]) => [reason, n - (before[reason] ?? 0)] as const)
-        .filter(([, n]) => n > 0)
+      const dropped = Object.entries(diffDrops(before, after))
         .map(([reason, n]) => `${reason} ${n}`)
         .join(", ");
       const sent = sources.reduce((n, s) => n + s.sent, 0);
