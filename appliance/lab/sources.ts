@@ -85,6 +85,31 @@ export function ffprobeAvailable(): boolean {
  */
 export const FFMPEG_SSRC = 0x0ff0_0001;
 
+/**
+ * ffmpeg's arguments for its test content (a 640x360 test card at 25 fps and a 1 kHz tone) as
+ * H.264 + AAC in RTP/MPEG-TS to 127.0.0.1:`port`, in real time: the lab's encoder and the capture
+ * behind the daemon tests' fixture.
+ */
+export function ffmpegTestStreamArgs(options: {
+  seconds: number;
+  videoKbps: number;
+  preset: "ultrafast" | "veryfast";
+  port: number;
+  ssrc?: number;
+}): string[] {
+  return [
+    ...["-hide_banner", "-loglevel", "error", "-re"],
+    ...["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"],
+    ...["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"],
+    ...["-t", String(options.seconds)],
+    ...["-c:v", "libx264", "-preset", options.preset, "-tune", "zerolatency"],
+    ...["-b:v", `${options.videoKbps}k`, "-g", "25"],
+    ...["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"],
+    ...(options.ssrc === undefined ? [] : ["-ssrc", String(options.ssrc)]),
+    ...["-f", "rtp_mpegts", `rtp://127.0.0.1:${options.port}?pkt_size=1328`],
+  ];
+}
+
 export async function startFfmpeg(
   seconds: number,
   bitrateKbps: number,
@@ -96,34 +121,7 @@ export async function startFfmpeg(
   const port = socket.address().port;
   const child = spawn(
     "ffmpeg",
-    [
-      ...["-hide_banner", "-loglevel", "error", "-re"],
-      ...[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=1000:sample_rate=48000",
-      ],
-      ...["-t", String(seconds)],
-      ...[
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-tune",
-        "zerolatency",
-        "-b:v",
-        `${bitrateKbps}k`,
-        "-g",
-        "25",
-      ],
-      ...["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"],
-      ...["-ssrc", String(FFMPEG_SSRC), "-f", "rtp_mpegts", `rtp://127.0.0.1:${port}?pkt_size=1328`],
-    ],
+    ffmpegTestStreamArgs({ seconds, videoKbps: bitrateKbps, preset: "ultrafast", ssrc: FFMPEG_SSRC, port }),
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   child.once("exit", () => socket.close());
