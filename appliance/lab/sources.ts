@@ -116,7 +116,12 @@ export async function startFfmpeg(
   onPacket: (packet: Buffer) => void,
 ): Promise<{ process: ChildProcess; stop(): void }> {
   const socket = dgram.createSocket({ type: "udp4", recvBufferSize: 8 << 20 });
-  socket.on("message", (msg) => onPacket(msg));
+  socket.on("message", (msg) => {
+    // ffmpeg's rtp_mpegts muxer does not pass -ssrc on to its RTP layer and picks a random SSRC; the
+    // lab's statistics know the stream by FFMPEG_SSRC, so every packet is stamped with it here.
+    if (msg.length >= 12) msg.writeUInt32BE(FFMPEG_SSRC, 8);
+    onPacket(msg);
+  });
   await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
   const port = socket.address().port;
   const child = spawn(
