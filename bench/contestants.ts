@@ -3,11 +3,11 @@
  * pinned to the system-under-test core, and stopped when the work given to it is done.
  */
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { ApplianceProcess } from "../appliance/lab/appliances/appliance-process.ts";
+import { defaultPolicy, writePolicyFile } from "../appliance/lab/appliances/policy-file.ts";
 import { GENEVE_PORT } from "../contracts/gwlb.ts";
-import { ApplianceProcess } from "../test/support/appliance-process.ts";
 import { type Config, pin } from "./config.ts";
 import type { Generator } from "./generator.ts";
 import type { Network, Site } from "./netns.ts";
@@ -53,9 +53,7 @@ export interface ApplianceOptions {
 }
 
 export function benchPolicy(dir: string): string {
-  const policy = JSON.parse(
-    readFileSync(new URL("../appliance/policy.default.json", import.meta.url), "utf8"),
-  );
+  const policy = defaultPolicy();
   // Rate ceilings per flow stay, but high enough for 16 flows to carry 500k packets/s between them, and
   // sources may open flows fast enough for the flow-table runs.
   policy.profiles["rtp-mpegts"].rate = {
@@ -63,14 +61,17 @@ export function benchPolicy(dir: string): string {
     maxBitsPerSecond: 8_000_000_000,
     burstSeconds: 0.5,
   };
-  policy.limits.newFlowsPerSecondPerSource = 1_000_000;
-  policy.limits.newFlowBurstPerSource = 1_000_000;
-  policy.limits.maxFlows = 250_000;
-  policy.limits.flowIdleSeconds = 600;
+  policy.limits = {
+    ...policy.limits,
+    newFlowsPerSecondPerSource: 1_000_000,
+    newFlowBurstPerSource: 1_000_000,
+    maxFlows: 250_000,
+    flowIdleSeconds: 600,
+  };
   // The 8,500-byte runs carry jumbo inner packets, which the default policy's size rule refuses.
   policy.rules = [];
   const file = path.join(dir, "policy.json");
-  writeFileSync(file, JSON.stringify(policy));
+  writePolicyFile(file, policy);
   return file;
 }
 

@@ -8,6 +8,7 @@
 import { spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { writeFileSync } from "node:fs";
+import { ffmpegTestStreamArgs } from "../appliance/lab/sources.ts";
 
 const seconds = Number(process.argv[2] ?? 2);
 const output = process.argv[3] ?? new URL("../test/fixtures/ffmpeg-rtp-mpegts.bin", import.meta.url).pathname;
@@ -18,32 +19,11 @@ socket.on("message", (msg) => packets.push(Buffer.from(msg)));
 await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
 const port = socket.address().port;
 
-const args = [
-  ["-hide_banner", "-loglevel", "error", "-re"],
-  ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"],
-  ["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"],
-  ["-t", String(seconds)],
-  [
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryfast",
-    "-tune",
-    "zerolatency",
-    "-b:v",
-    "1M",
-    "-g",
-    "25",
-    "-pix_fmt",
-    "yuv420p",
-  ],
-  ["-c:a", "aac", "-b:a", "96k"],
-  ["-f", "rtp_mpegts", `rtp://127.0.0.1:${port}?pkt_size=1328`],
-].flat();
+const args = ffmpegTestStreamArgs({ seconds, videoKbps: 1000, preset: "veryfast", port });
 const ffmpeg = spawn("ffmpeg", args, { stdio: ["ignore", "inherit", "inherit"] });
 const code = await new Promise<number | null>((resolve, reject) => {
   ffmpeg.on("error", (error) =>
-    reject(new Error(`cannot run ffmpeg (apt-get install ffmpeg): ${error.message}`)),
+    reject(new Error(`cannot run ffmpeg (apt-get install ffmpeg): ${error.message}`, { cause: error })),
   );
   ffmpeg.on("exit", resolve);
 });

@@ -16,13 +16,16 @@ import { compilePolicy } from "../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../appliance/dataplane/counters.ts";
 import { Inspector } from "../appliance/dataplane/inspector.ts";
 import { MAX_DATAGRAM_BYTES } from "../appliance/dataplane/io/receive-loop.ts";
+import { ApplianceProcess } from "../appliance/lab/appliances/appliance-process.ts";
+import { DEFAULT_POLICY_TEXT, writePolicyFile } from "../appliance/lab/appliances/policy-file.ts";
+import { GwlbPeer } from "../appliance/lab/gwlb/peer.ts";
+import { CleanStream, DEFAULT_FLOW } from "../appliance/lab/media/packets.ts";
 import { buildNative, type NativeTarget } from "../appliance/native/build.ts";
 import { HOST_TARGET } from "../appliance/native/layout.ts";
 import { mutate, seededRandom } from "../appliance/wire/mutate.ts";
-import { DROP_REASONS } from "../contracts/appliance-metrics.ts";
+import { DROP_REASONS, PrometheusMetric } from "../contracts/appliance-metrics.ts";
+import { GENEVE_PORT } from "../contracts/gwlb.ts";
 import { parsePolicy } from "../contracts/policy.ts";
-import { ApplianceProcess, GwlbPeer } from "../test/support/appliance-process.ts";
-import { CleanStream, DEFAULT_FLOW } from "../test/support/packets.ts";
 
 const { values } = parseArgs({
   options: {
@@ -38,7 +41,6 @@ const iterations = Number(values.iterations ?? (values.quick ? 200_000 : 2_000_0
 const liveIterations = Number(values.live ?? (values.quick ? 50_000 : 300_000));
 const seed = Number(values.seed ?? Date.now() % 1_000_000);
 const FIXTURES = new URL("../test/fixtures/fuzz/", import.meta.url);
-const policyText = readFileSync(new URL("../appliance/policy.default.json", import.meta.url), "utf8");
 
 function corpus(count: number): Buffer[] {
   const streams = [
@@ -58,7 +60,7 @@ function progress(label: string, done: number, total: number, extra: string): vo
 function inProcess(): number {
   const counters = new Float64Array(SLOTS_PER_WORKER);
   const inspector = new Inspector(counters, () => {});
-  inspector.setPolicy(compilePolicy(parsePolicy(policyText), 1));
+  inspector.setPolicy(compilePolicy(parsePolicy(DEFAULT_POLICY_TEXT), 1));
   const random = seededRandom(seed);
   const seeds = corpus(64);
   let crashes = 0;
@@ -99,7 +101,7 @@ async function live(): Promise<boolean> {
   if (ioBackend === "native") buildNative(HOST_TARGET as NativeTarget);
   const dir = mkdtempSync(path.join(tmpdir(), "si-fuzz-"));
   const policyFile = path.join(dir, "policy.json");
-  writeFileSync(policyFile, policyText);
+  writePolicyFile(policyFile, DEFAULT_POLICY_TEXT);
   const appliance = new ApplianceProcess({ address: "127.0.40.2", policyFile, ioBackend });
   const gwlb = await GwlbPeer.bind("127.0.40.1");
   try {
@@ -116,9 +118,9 @@ async function live(): Promise<boolean> {
       if (i % 10 === 0) {
         const datagram = clean.next();
         cleanSent.add(datagram.toString("base64"));
-        gwlb.socket.send(datagram, 6081, appliance.address);
+        gwlb.socket.send(datagram, GENEVE_PORT, appliance.address);
       } else {
-        gwlb.socket.send(mutate(seeds[i % seeds.length], random), 6081, appliance.address);
+        gwlb.socket.send(mutate(seeds[i % seeds.length], random), GENEVE_PORT, appliance.address);
       }
       // Pace at roughly 20k datagrams/s so the kernel does not drop the clean ones for us.
       if (i % 200 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -130,7 +132,7 @@ async function live(): Promise<boolean> {
     const rssAfter = Number(
       /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${appliance.proc.pid}/status`, "utf8"))?.[1],
     );
-    const received = await appliance.metric("stream_intel_packets_received_total");
+    const received = await appliance.metric(PrometheusMetric.packetsReceived);
     console.log(
       `live daemon (${ioBackend} I/O): ${liveIterations.toLocaleString()} datagrams, ${received.toLocaleString()} received, clean ${back}/${cleanSent.size} back, healthy ${healthy}, RSS ${(rssBefore / 1024).toFixed(0)} → ${(rssAfter / 1024).toFixed(0)} MiB`,
     );
@@ -151,9 +153,9 @@ async function edges(appliance: ApplianceProcess, gwlb: GwlbPeer): Promise<boole
   const random = seededRandom(seed + 2);
   const clean = new CleanStream({ ...DEFAULT_FLOW, src: "10.0.2.201", srcPort: 47001 }).next();
   const sent = { zero: 200, truncated: clean.length - 1, oversize: 200 };
-  const before = await appliance.metric("stream_intel_packets_received_total");
+  const before = await appliance.metric(PrometheusMetric.packetsReceived);
   const send = async (datagram: Buffer, i: number) => {
-    gwlb.socket.send(datagram, 6081, appliance.address);
+    gwlb.socket.send(datagram, GENEVE_PORT, appliance.address);
     if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5));
   };
   for (let i = 0; i < sent.zero; i++) await send(Buffer.alloc(0), i);
@@ -164,14 +166,14 @@ async function edges(appliance: ApplianceProcess, gwlb: GwlbPeer): Promise<boole
   }
   const total = sent.zero + sent.truncated + sent.oversize;
   await appliance.waitFor(
-    async () => (await appliance.metric("stream_intel_packets_received_total")) - before >= total,
+    async () => (await appliance.metric(PrometheusMetric.packetsReceived)) - before >= total,
     "every edge datagram read",
     10_000,
   );
-  const oversize = await appliance.metric("stream_intel_packets_dropped_total", {
+  const oversize = await appliance.metric(PrometheusMetric.packetsDropped, {
     reason: "datagram_oversize",
   });
-  const forwarded = await appliance.metric("stream_intel_packets_forwarded_total");
+  const forwarded = await appliance.metric(PrometheusMetric.packetsForwarded);
   const healthy = (await appliance.health()).status === 200;
   console.log(
     `edge datagrams (${ioBackend}): ${sent.zero} zero-length, ${sent.truncated} truncated (every length), ${sent.oversize} larger than a ${MAX_DATAGRAM_BYTES}-byte slot → read ${total}, ${oversize} counted datagram_oversize, ${forwarded} returned, healthy ${healthy}`,

@@ -4,8 +4,6 @@
  * (GENEVE) side uses distinct loopback addresses so the emulator and every appliance can own UDP 6081.
  */
 export const EMULATOR_ADDRESS = "127.0.0.1";
-export const GENEVE_PORT = 6081;
-export const HEALTH_PORT = 8080;
 
 /** Loopback address of appliance `i` (0-based): 127.0.0.11, 127.0.0.12, … */
 export function applianceAddress(index: number): string {

@@ -2,12 +2,14 @@
  * The lab: a GWLB emulator in front of N real appliances, the sources that feed it and the sink
  * behind it. Scenarios use this to run traffic, break things and read what happened.
  */
-import { renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import type { PolicyInput } from "../../contracts/policy.ts";
 import { streamDestination, streamSource } from "./addressing.ts";
-import { type ApplianceHandle, Fleet, type Sample, sum } from "./appliances/fleet.ts";
+import { type ApplianceHandle, Fleet } from "./appliances/fleet.ts";
+import { writePolicyFile } from "./appliances/policy-file.ts";
+import { type Sample, sum } from "./appliances/prometheus.ts";
 import { type Flow, type FlowSpec, GwlbEmulator } from "./gwlb/emulator.ts";
 import { StreamStats } from "./sink/sink.ts";
 import { FFMPEG_SSRC, type Source, startFfmpeg, syntheticSource } from "./sources.ts";
@@ -96,9 +98,7 @@ export class Lab {
 
   /** Writes the policy the appliances read (write + rename, so a reader never sees half a file). */
   writePolicy(policy: PolicyInput): void {
-    const temp = `${this.policyFile}.tmp`;
-    writeFileSync(temp, JSON.stringify(policy, null, 2));
-    renameSync(temp, this.policyFile);
+    writePolicyFile(this.policyFile, policy);
   }
 
   async start(): Promise<void> {
@@ -257,7 +257,7 @@ export class Lab {
     const samples = await this.metrics();
     const out: Record<string, number> = {};
     for (const s of samples) {
-      if (s.name === "stream_intel_packets_dropped_total" && s.value > 0)
+      if (s.name === PrometheusMetric.packetsDropped && s.value > 0)
         out[s.labels.reason] = (out[s.labels.reason] ?? 0) + s.value;
     }
     return out;
@@ -266,7 +266,7 @@ export class Lab {
   async policyGenerations(): Promise<number[]> {
     return Promise.all(
       this.fleet.appliances.map(async (a) =>
-        sum(await this.fleet.metrics(a.index), "stream_intel_policy_generation"),
+        sum(await this.fleet.metrics(a.index), PrometheusMetric.policyGeneration),
       ),
     );
   }

@@ -43,6 +43,15 @@ export function syntheticSource(
   };
 }
 
+/**
+ * The packets of a well-formed synthetic stream of its own SSRC, each stamped at `clock()`: what an
+ * attacker who knows the format sends, or a contributor the scenario adds.
+ */
+export function wellFormed(ssrc: number, clock: () => number, bitrate = 4_000_000): () => Buffer {
+  const stream = new SyntheticStream({ bitrate, ssrc });
+  return () => stream.next(clock());
+}
+
 /** A generator of attack payloads at a fixed rate. */
 export function attackSource(
   flow: Flow,
@@ -76,45 +85,48 @@ export function ffprobeAvailable(): boolean {
  */
 export const FFMPEG_SSRC = 0x0ff0_0001;
 
+/**
+ * ffmpeg's arguments for its test content (a 640x360 test card at 25 fps and a 1 kHz tone) as
+ * H.264 + AAC in RTP/MPEG-TS to 127.0.0.1:`port`, in real time: the lab's encoder and the capture
+ * behind the daemon tests' fixture.
+ */
+export function ffmpegTestStreamArgs(options: {
+  seconds: number;
+  videoKbps: number;
+  preset: "ultrafast" | "veryfast";
+  port: number;
+  ssrc?: number;
+}): string[] {
+  return [
+    ...["-hide_banner", "-loglevel", "error", "-re"],
+    ...["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"],
+    ...["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"],
+    ...["-t", String(options.seconds)],
+    ...["-c:v", "libx264", "-preset", options.preset, "-tune", "zerolatency"],
+    ...["-b:v", `${options.videoKbps}k`, "-g", "25"],
+    ...["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"],
+    ...(options.ssrc === undefined ? [] : ["-ssrc", String(options.ssrc)]),
+    ...["-f", "rtp_mpegts", `rtp://127.0.0.1:${options.port}?pkt_size=1328`],
+  ];
+}
+
 export async function startFfmpeg(
   seconds: number,
   bitrateKbps: number,
   onPacket: (packet: Buffer) => void,
 ): Promise<{ process: ChildProcess; stop(): void }> {
   const socket = dgram.createSocket({ type: "udp4", recvBufferSize: 8 << 20 });
-  socket.on("message", (msg) => onPacket(msg));
+  socket.on("message", (msg) => {
+    // ffmpeg's rtp_mpegts muxer does not pass -ssrc on to its RTP layer and picks a random SSRC; the
+    // lab's statistics know the stream by FFMPEG_SSRC, so every packet is stamped with it here.
+    if (msg.length >= 12) msg.writeUInt32BE(FFMPEG_SSRC, 8);
+    onPacket(msg);
+  });
   await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
   const port = socket.address().port;
   const child = spawn(
     "ffmpeg",
-    [
-      ...["-hide_banner", "-loglevel", "error", "-re"],
-      ...[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=1000:sample_rate=48000",
-      ],
-      ...["-t", String(seconds)],
-      ...[
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-tune",
-        "zerolatency",
-        "-b:v",
-        `${bitrateKbps}k`,
-        "-g",
-        "25",
-      ],
-      ...["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"],
-      ...["-ssrc", String(FFMPEG_SSRC), "-f", "rtp_mpegts", `rtp://127.0.0.1:${port}?pkt_size=1328`],
-    ],
+    ffmpegTestStreamArgs({ seconds, videoKbps: bitrateKbps, preset: "ultrafast", ssrc: FFMPEG_SSRC, port }),
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   child.once("exit", () => socket.close());

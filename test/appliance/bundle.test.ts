@@ -8,11 +8,12 @@ import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ApplianceProcess } from "../../appliance/lab/appliances/appliance-process.ts";
+import { GwlbPeer } from "../../appliance/lab/gwlb/peer.ts";
+import { CleanStream } from "../../appliance/lab/media/packets.ts";
 import { bundledName, HOST_TARGET } from "../../appliance/native/layout.ts";
 import { EmfMetric, PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
-import { ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
-import { CleanStream } from "../support/packets.ts";
 
 const ADDRESS = "127.0.20.9";
 let built: Awaited<ReturnType<typeof import("../../appliance/build.ts").buildAppliance>>;

@@ -2,17 +2,10 @@
  * The continuity rules, each played against a real appliance process over UDP on loopback: what comes
  * back to the GWLB side, what /metrics counts and what the security log says.
  */
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import type { ApplianceProcess } from "../../appliance/lab/appliances/appliance-process.ts";
+import { defaultPolicy } from "../../appliance/lab/appliances/policy-file.ts";
 import { patSection, psiPacket } from "../../appliance/lab/media/mpegts.ts";
-import { buildGeneve, EtherType } from "../../appliance/wire/geneve.ts";
-import { buildIpv4Udp } from "../../appliance/wire/ip.ts";
-import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
-import type { PolicyInput } from "../../contracts/policy.ts";
-import { ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
-import { defaultPolicy } from "../support/inspector-harness.ts";
 import {
   CleanStream,
   DEFAULT_FLOW,
@@ -23,12 +16,15 @@ import {
   pmtPacket,
   rtpPacket,
   TsProgram,
-} from "../support/packets.ts";
+} from "../../appliance/lab/media/packets.ts";
+import { buildGeneve, EtherType } from "../../appliance/wire/geneve.ts";
+import { buildIpv4Udp } from "../../appliance/wire/ip.ts";
+import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
+import type { PolicyInput } from "../../contracts/policy.ts";
+import { applianceSuite } from "../support/appliance-suite.ts";
 
 const APPLIANCE = "127.0.21.2";
 const GWLB = "127.0.21.1";
-const dir = mkdtempSync(path.join(tmpdir(), "si-continuity-"));
-const policyFile = path.join(dir, "policy.json");
 
 /** The stream's next datagram, carrying these TS packets padded with null packets to seven. */
 function nextRtp(stream: CleanStream, ts: Buffer[]): Buffer {
@@ -40,27 +36,17 @@ function nextRtp(stream: CleanStream, ts: Buffer[]): Buffer {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("stream-intel-appliance: continuity rules over real sockets", () => {
-  let gwlb: GwlbPeer;
-  let appliance: ApplianceProcess | null = null;
+  const { gwlb, launch, policyFile, writePolicy } = applianceSuite(GWLB, { tempPrefix: "si-continuity-" });
   let sent = 0;
-
-  beforeAll(async () => {
-    gwlb = await GwlbPeer.bind(GWLB);
-  });
-  afterAll(() => gwlb.close());
-  afterEach(async () => {
-    await appliance?.stop();
-    appliance = null;
-    gwlb.received.length = 0;
+  afterEach(() => {
     sent = 0;
   });
 
   async function start(change: (policy: PolicyInput) => void = () => {}): Promise<ApplianceProcess> {
     const policy = defaultPolicy();
     change(policy);
-    writeFileSync(`${policyFile}.tmp`, JSON.stringify(policy));
-    renameSync(`${policyFile}.tmp`, policyFile);
-    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile });
+    writePolicy(policy);
+    const appliance = launch({ address: APPLIANCE, policyFile });
     await appliance.waitHealthy();
     return appliance;
   }

@@ -3,14 +3,16 @@
  * what /metrics and /healthz say, and how it reacts to policy changes and signals.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { decodeGeneve } from "../../appliance/wire/geneve.ts";
-import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
-import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
-import { APPLIANCE_BIN, ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { describe, expect, it } from "vitest";
+import {
+  APPLIANCE_BIN,
+  type ApplianceOptions,
+  type ApplianceProcess,
+} from "../../appliance/lab/appliances/appliance-process.ts";
+import { defaultPolicy as shippedPolicy } from "../../appliance/lab/appliances/policy-file.ts";
+import { GwlbPeer } from "../../appliance/lab/gwlb/peer.ts";
 import {
   CleanStream,
   DEFAULT_FLOW,
@@ -18,13 +20,15 @@ import {
   geneveUdp,
   INNER_OFFSET,
   rtpPacket,
-} from "../support/packets.ts";
+} from "../../appliance/lab/media/packets.ts";
+import { decodeGeneve } from "../../appliance/wire/geneve.ts";
+import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
+import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
+import { applianceSuite } from "../support/appliance-suite.ts";
 
 const APPLIANCE = "127.0.20.2";
 const GWLB = "127.0.20.1";
-const defaultPolicy = JSON.parse(
-  readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8"),
-);
+const defaultPolicy = shippedPolicy();
 // Lower ceilings than production so a flood from one test process reliably exceeds them.
 defaultPolicy.profiles["rtp-mpegts"].rate = {
   maxPacketsPerSecond: 1000,
@@ -32,39 +36,17 @@ defaultPolicy.profiles["rtp-mpegts"].rate = {
   burstSeconds: 0.5,
 };
 
-const dir = mkdtempSync(path.join(tmpdir(), "si-daemon-"));
-const policyFile = path.join(dir, "policy.json");
-
-function writePolicy(policy: unknown): void {
-  // Write-then-rename, as configuration management does: the watcher must see the new file.
-  const temp = `${policyFile}.tmp`;
-  writeFileSync(temp, typeof policy === "string" ? policy : JSON.stringify(policy, null, 2));
-  renameSync(temp, policyFile);
-}
-
 const dropped = (appliance: ApplianceProcess, reason: string) =>
   appliance.metric(PrometheusMetric.packetsDropped, { reason });
 
 // Every process test runs on both receive-loop backends: the native addon (what the instances run) and
 // Node's dgram (the fallback when the addon cannot load).
 describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s I/O", (backend) => {
-  let gwlb: GwlbPeer;
-  let appliance: ApplianceProcess | null = null;
+  const { gwlb, launch, policyFile, writePolicy } = applianceSuite(GWLB, { tempPrefix: "si-daemon-" });
 
-  beforeAll(async () => {
-    gwlb = await GwlbPeer.bind(GWLB);
-  });
-  afterAll(() => gwlb.close());
-  afterEach(async () => {
-    await appliance?.stop();
-    appliance = null;
-    gwlb.received.length = 0;
-    gwlb.sourcePorts.length = 0;
-  });
-
-  async function start(options: { workers?: number; drainSeconds?: number } = {}): Promise<ApplianceProcess> {
+  async function start(options: Partial<ApplianceOptions> = {}): Promise<ApplianceProcess> {
     writePolicy(defaultPolicy);
-    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ioBackend: backend, ...options });
+    const appliance = launch({ address: APPLIANCE, policyFile, ioBackend: backend, ...options });
     await appliance.waitHealthy();
     return appliance;
   }
@@ -228,15 +210,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
   });
 
   it("counts datagrams the kernel dropped while the appliance could not read, and recovers", async () => {
-    writePolicy(defaultPolicy);
-    appliance = new ApplianceProcess({
-      address: APPLIANCE,
-      policyFile,
-      ioBackend: backend,
-      extraArgs: ["--socket-buffer", "65536"],
-    });
-    const proc = appliance;
-    await proc.waitHealthy();
+    const proc = await start({ extraArgs: ["--socket-buffer", "65536"] });
     proc.proc.kill("SIGSTOP"); // every thread frozen: the receive buffer fills and overflows
     const burst = new CleanStream({ ...DEFAULT_FLOW, srcPort: 46000 });
     for (let i = 0; i < 500; i++) gwlb.socket.send(burst.next(), 6081, APPLIANCE);
@@ -255,7 +229,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
         "every datagram read or counted as dropped",
         5000,
       )
-      .catch(() => {});
+      .catch(() => {}); // a timeout shows as the count the expectation below reports
     expect(accounted).toBe(500);
     expect(await proc.metric(PrometheusMetric.socketDrops)).toBeGreaterThan(0);
     expect(proc.output.some((l) => l.includes("stalled"))).toBe(false); // overload is a metric, not a 503
@@ -281,7 +255,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
     );
 
     const rotated = structuredClone(defaultPolicy);
-    rotated.sets.mediaconnect = ["10.0.3.0/24"];
+    rotated.sets!.mediaconnect = ["10.0.3.0/24"];
     writePolicy(rotated);
     await proc.waitFor(
       async () => (await proc.metric(PrometheusMetric.policyGeneration)) === 2,
@@ -314,8 +288,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
 
   it("is not healthy until a policy is loaded", async () => {
     writePolicy("{ not json");
-    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ioBackend: backend });
-    const proc = appliance;
+    const proc = launch({ address: APPLIANCE, policyFile, ioBackend: backend });
     await proc.waitFor(async () => (await proc.health()).body.status === "no-policy", "503 no-policy");
     expect((await proc.health()).status).toBe(503);
     writePolicy(defaultPolicy);
@@ -323,10 +296,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
   });
 
   it("says at start when node runs without the appliance's flags, and still serves", async () => {
-    writePolicy(defaultPolicy);
-    appliance = new ApplianceProcess({ address: APPLIANCE, policyFile, ioBackend: backend, nodeArgs: [] });
-    const proc = appliance;
-    await proc.waitHealthy();
+    const proc = await start({ nodeArgs: [] });
     const warning = proc.output
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l))
@@ -348,15 +318,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
   });
 
   it("with --cpu-affinity auto, gives the receive loop a CPU of its own and the other threads the rest", async () => {
-    writePolicy(defaultPolicy);
-    appliance = new ApplianceProcess({
-      address: APPLIANCE,
-      policyFile,
-      ioBackend: backend,
-      extraArgs: ["--cpu-affinity", "auto"],
-    });
-    const proc = appliance;
-    await proc.waitHealthy();
+    const proc = await start({ extraArgs: ["--cpu-affinity", "auto"] });
     await proc.waitFor(
       async () => proc.output.some((l) => l.includes('"event":"cpu_affinity"')),
       "affinity decided",

@@ -3,10 +3,10 @@ import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector } from "../../appliance/dataplane/inspector.ts";
+import { CleanStream } from "../../appliance/lab/media/packets.ts";
 import { mutate, seededRandom } from "../../appliance/wire/mutate.ts";
 import { DROP_REASONS } from "../../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../../contracts/policy.ts";
-import { CleanStream } from "../support/packets.ts";
 
 const FIXTURES = new URL("../fixtures/fuzz/", import.meta.url);
 const policy = parsePolicy(

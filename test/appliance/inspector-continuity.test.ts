@@ -6,9 +6,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { patSection, pmtSection, psiPacket } from "../../appliance/lab/media/mpegts.ts";
-import { buildGeneve, EtherType } from "../../appliance/wire/geneve.ts";
-import { buildIpv4Udp } from "../../appliance/wire/ip.ts";
-import { defaultPolicy, InspectorHarness, type Verdict } from "../support/inspector-harness.ts";
 import {
   CleanStream,
   DEFAULT_FLOW,
@@ -20,7 +17,10 @@ import {
   rtpPacket,
   TsProgram,
   VIDEO_PID,
-} from "../support/packets.ts";
+} from "../../appliance/lab/media/packets.ts";
+import { buildGeneve, EtherType } from "../../appliance/wire/geneve.ts";
+import { buildIpv4Udp } from "../../appliance/wire/ip.ts";
+import { defaultPolicy, InspectorHarness, type Verdict } from "../support/inspector-harness.ts";
 
 const PROBATION = 8; // the default policy's probationPackets
 const SILENCE_MS = 50; // and handoverSilenceMs

@@ -1,9 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { Counter, SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector, type SecurityEvent } from "../../appliance/dataplane/inspector.ts";
-import type { DropReason } from "../../contracts/appliance-metrics.ts";
-import type { PolicyInput } from "../../contracts/policy.ts";
-import { defaultPolicyText, InspectorHarness, verdictName } from "../support/inspector-harness.ts";
 import {
   CleanStream,
   DEFAULT_FLOW,
@@ -14,7 +11,10 @@ import {
   rtpPacket,
   TsProgram,
   VIDEO_PID,
-} from "../support/packets.ts";
+} from "../../appliance/lab/media/packets.ts";
+import type { DropReason } from "../../contracts/appliance-metrics.ts";
+import type { PolicyInput } from "../../contracts/policy.ts";
+import { defaultPolicyText, InspectorHarness, verdictName } from "../support/inspector-harness.ts";
 
 describe("Inspector", () => {
   let harness: InspectorHarness;

@@ -10,12 +10,13 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApplianceProcess } from "../../appliance/lab/appliances/appliance-process.ts";
+import { GwlbPeer } from "../../appliance/lab/gwlb/peer.ts";
+import { CleanStream } from "../../appliance/lab/media/packets.ts";
 import { arm64NodePath } from "../../appliance/native/arm64-node.ts";
 import { buildNative } from "../../appliance/native/build.ts";
 import { bundledName } from "../../appliance/native/layout.ts";
 import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
-import { ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
-import { CleanStream } from "../support/packets.ts";
 
 /** glibc of Amazon Linux 2023 (the appliances' OS). */
 const AL2023_GLIBC = [2, 34];

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
@@ -7,8 +7,9 @@ import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { FilePolicySource, SsmPolicySource } from "../../appliance/control/policy-sources.ts";
 import { PolicyStore } from "../../appliance/control/policy-store.ts";
+import { DEFAULT_POLICY_TEXT, writePolicyFile } from "../../appliance/lab/appliances/policy-file.ts";
 
-const goodText = readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8");
+const goodText = DEFAULT_POLICY_TEXT;
 const silent = pino({ level: "silent" });
 
 describe("PolicyStore", () => {
@@ -105,8 +106,7 @@ describe("FilePolicySource", () => {
     const source = new FilePolicySource(file);
     source.start({ onText: (t) => texts.push(t), onError: (e) => texts.push(`error ${e.message}`) });
     await vi.waitFor(() => expect(texts).toHaveLength(1));
-    writeFileSync(`${file}.new`, `${goodText}\n`);
-    renameSync(`${file}.new`, file);
+    writePolicyFile(file, `${goodText}\n`);
     await vi.waitFor(() => expect(texts).toHaveLength(2), { timeout: 3000 });
     source.reload();
     await vi.waitFor(() => expect(texts).toHaveLength(3));

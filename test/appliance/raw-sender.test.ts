@@ -7,11 +7,13 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { APPLIANCE_BIN } from "../../appliance/lab/appliances/appliance-process.ts";
+import { GwlbPeer } from "../../appliance/lab/gwlb/peer.ts";
+import { CleanStream, DEFAULT_FLOW } from "../../appliance/lab/media/packets.ts";
 import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
-import { APPLIANCE_BIN, ApplianceProcess, GwlbPeer } from "../support/appliance-process.ts";
-import { CleanStream, DEFAULT_FLOW } from "../support/packets.ts";
+import { applianceSuite } from "../support/appliance-suite.ts";
 import { asUnprivileged, canGrantRaw, readablePolicy } from "../support/unprivileged.ts";
 
 const APPLIANCE = "127.0.21.2";
@@ -49,31 +51,20 @@ async function capture(file: string, count: number): Promise<ChildProcess> {
 }
 
 describe.runIf(canGrantRaw || process.env.CI)("raw sender (--sender raw)", () => {
-  let gwlb: GwlbPeer;
-  let appliance: ApplianceProcess | null = null;
-
-  beforeAll(async () => {
-    gwlb = await GwlbPeer.bind(GWLB);
-  });
-  afterAll(() => gwlb.close());
-  afterEach(async () => {
-    await appliance?.stop();
-    appliance = null;
-  });
+  const { gwlb, launch } = applianceSuite(GWLB, { policyFile });
 
   it("can run here (root hands CAP_NET_RAW to the unprivileged daemon)", () => {
     expect(canGrantRaw).toBe(true);
   });
 
   it("returns each flow byte for byte from the source port GWLB sent it from, with checksums tshark accepts", async () => {
-    appliance = new ApplianceProcess({
+    const proc = launch({
       address: APPLIANCE,
       policyFile,
       ioBackend: "native",
       extraArgs: ["--sender", "raw"],
       launcher: asUnprivileged(true),
     });
-    const proc = appliance;
     await proc.waitHealthy();
     expect(await proc.metric(PrometheusMetric.ioBackend, { backend: "native", sender: "raw" })).toBe(1);
 

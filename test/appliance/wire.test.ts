@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector } from "../../appliance/dataplane/inspector.ts";
+import { CleanStream, DEFAULT_FLOW, gwlbOptions } from "../../appliance/lab/media/packets.ts";
 import {
   AMAZON_OPTION_CLASS,
   AmazonOption,
@@ -17,7 +18,6 @@ import {
 import { buildIpv4Udp, decodeIpUdp } from "../../appliance/wire/ip.ts";
 import { DROP_REASONS } from "../../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../../contracts/policy.ts";
-import { CleanStream, DEFAULT_FLOW, gwlbOptions } from "../support/packets.ts";
 
 const policy = parsePolicy(
   readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8"),

@@ -4,9 +4,9 @@
  * kept the flow's own port: all of them from a `--sender raw` appliance, none from `--sender udp`.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { ApplianceProcess } from "../../appliance/lab/appliances/appliance-process.ts";
 import { type Flow, GwlbEmulator } from "../../appliance/lab/gwlb/emulator.ts";
-import { ApplianceProcess } from "../support/appliance-process.ts";
-import { rtpPacket, TsProgram } from "../support/packets.ts";
+import { rtpPacket, TsProgram } from "../../appliance/lab/media/packets.ts";
 import { asUnprivileged, canGrantRaw, readablePolicy } from "../support/unprivileged.ts";
 
 const EMULATOR = "127.0.22.1";
@@ -27,7 +27,7 @@ async function run(sender: "udp" | "raw"): Promise<Flow[]> {
   await appliance.waitHealthy();
   const emulator = new GwlbEmulator({
     address: EMULATOR,
-    targets: [{ address: APPLIANCE, healthUrl: `${appliance.healthUrl}/healthz` }],
+    targets: [{ address: APPLIANCE, healthUrl: `${appliance.serverUrl}/healthz` }],
     healthIntervalMs: 100,
     healthyThreshold: 1,
     unhealthyThreshold: 2,

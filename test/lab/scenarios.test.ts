@@ -12,6 +12,7 @@ import { burst, policySourceDown, slowAppliance } from "../../appliance/lab/scen
 import { encoderRestart } from "../../appliance/lab/scenarios/encoder-restart.ts";
 import { failover } from "../../appliance/lab/scenarios/failover.ts";
 import { policyChange } from "../../appliance/lab/scenarios/policy-change.ts";
+import type { Scenario, ScenarioResult } from "../../appliance/lab/scenarios/scenario.ts";
 import { sourceFailover } from "../../appliance/lab/scenarios/source-failover.ts";
 
 describe("lab scenarios (quick)", () => {
@@ -22,10 +23,15 @@ describe("lab scenarios (quick)", () => {
   }, 30_000);
   afterAll(async () => lab?.stop());
   const progress = () => {};
+  /** Runs `scenario` on the file's lab and expects no failure. */
+  async function pass<D extends object>(scenario: Scenario<D>): Promise<ScenarioResult<D>> {
+    const r = await scenario.run(lab, progress);
+    expect(r.failures).toEqual([]);
+    return r;
+  }
 
   it("clean: every packet delivered, none dropped, none altered", async () => {
-    const r = await clean.run(lab, progress);
-    expect(r.failures).toEqual([]);
+    const r = await pass(clean);
     expect(r.verdict).toBe("pass");
     expect(r.packets.cleanSent).toBeGreaterThan(1000);
     expect(r.packets.cleanDelivered).toBe(r.packets.cleanSent);
@@ -35,8 +41,7 @@ describe("lab scenarios (quick)", () => {
   }, 30_000);
 
   it("attacks: none reaches MediaLive, each is dropped for its reason, clean streams untouched", async () => {
-    const r = await attacks.run(lab, progress);
-    expect(r.failures).toEqual([]);
+    const r = await pass(attacks);
     expect(r.packets.attackSent).toBeGreaterThan(500);
     expect(r.packets.attackDelivered).toBe(0);
     expect(r.packets.cleanLost).toBe(0);
@@ -53,37 +58,25 @@ describe("lab scenarios (quick)", () => {
   }, 30_000);
 
   it("failover: a killed appliance's flows move and the loss stays under the detection bound", async () => {
-    const r = await failover.run(lab, progress);
-    expect(r.failures).toEqual([]);
-    const details = r.details as {
-      lossBound: number;
-      flowsMoved: number;
-      timeToDetectMs: number;
-      timeToRecoverMs: number;
-    };
+    const r = await pass(failover);
+    const details = r.details;
     expect(details.flowsMoved).toBeGreaterThan(0);
     expect(r.packets.cleanLost).toBeLessThanOrEqual(details.lossBound);
     expect(details.timeToDetectMs).toBeGreaterThan(0);
-    expect(details.timeToRecoverMs).toBeGreaterThanOrEqual(details.timeToDetectMs);
+    expect(details.timeToRecoverMs).toBeGreaterThanOrEqual(details.timeToDetectMs!);
     expect(lab.emulator.healthyCount()).toBe(2); // replaced
   }, 40_000);
 
   it("drain: nothing lost while a SIGTERMed appliance drains, and it exits 0", async () => {
-    const r = await drain.run(lab, progress);
-    expect(r.failures).toEqual([]);
+    const r = await pass(drain);
     expect(r.packets.cleanLost).toBe(0);
     expect(r.details.exitCode).toBe(0);
     expect(r.details.flowsOnIt).toBeGreaterThan(0);
   }, 40_000);
 
   it("policy change: the rotation takes effect without a restart and kept streams lose nothing", async () => {
-    const r = await policyChange.run(lab, progress);
-    expect(r.failures).toEqual([]);
-    const d = r.details as {
-      timeToApplyMs: number;
-      removedContributor: { deliveredBefore: number; deliveredAfter: number };
-      addedContributor: { deliveredBefore: number; deliveredAfter: number };
-    };
+    const r = await pass(policyChange);
+    const d = r.details;
     expect(d.removedContributor.deliveredBefore).toBeGreaterThan(0);
     expect(d.removedContributor.deliveredAfter).toBe(0);
     expect(d.addedContributor.deliveredBefore).toBe(0);
@@ -97,12 +90,8 @@ describe("lab scenarios (quick)", () => {
     [sourceFailover, 3],
   ] as const) {
     it(`${scenario.name}: each restart within its bound, the attacks alongside all refused`, async () => {
-      const r = await scenario.run(lab, progress);
-      expect(r.failures).toEqual([]);
-      const d = r.details as {
-        restarts: { lost: number; bound: number }[];
-        attacks: Record<string, { sent: number; delivered: number }>;
-      };
+      const r = await pass(scenario);
+      const d = r.details;
       expect(d.restarts).toHaveLength(restarts);
       for (const restart of d.restarts) expect(restart.lost).toBeLessThanOrEqual(restart.bound);
       expect(Object.keys(d.attacks)).toEqual(["hijack", "spoof", "replay"]);
@@ -126,17 +115,15 @@ describe("lab scenarios (quick)", () => {
   }, 40_000);
 
   it("drill, policy source down: the last good policy keeps serving and the failures are counted", async () => {
-    const r = await policySourceDown.run(lab, progress);
-    expect(r.failures).toEqual([]);
+    const r = await pass(policySourceDown);
     expect(r.packets.cleanLost).toBe(0);
     expect(r.details.timeToDetectMs).toBeGreaterThan(0);
   }, 40_000);
 
   it("drill, burst: kernel receive drops are counted and clean traffic recovers within 2 s", async () => {
-    const r = await burst.run(lab, progress);
-    expect(r.failures).toEqual([]);
+    const r = await pass(burst);
     // Dropped datagrams counted, or (a receive loop fast enough for the whole burst) every one read.
-    expect((r.details.socketReceiveDrops as number) > 0 || r.details.burstReadWhole === true).toBe(true);
-    expect(r.details.timeToRecoverMs as number).toBeLessThanOrEqual(2000);
+    expect(r.details.socketReceiveDrops > 0 || r.details.burstReadWhole === true).toBe(true);
+    expect(r.details.timeToRecoverMs).toBeLessThanOrEqual(2000);
   }, 40_000);
 });

@@ -2,22 +2,14 @@
  * An Inspector under test with the shipped default policy, a clock the test moves, and the counters
  * and security events it produced, read by reason name.
  */
-import { readFileSync } from "node:fs";
 import { compilePolicy } from "../../appliance/dataplane/compiled-policy.ts";
 import { ALERT_BASE, DROP_BASE, SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector, type SecurityEvent } from "../../appliance/dataplane/inspector.ts";
+import { DEFAULT_POLICY_TEXT, defaultPolicy } from "../../appliance/lab/appliances/policy-file.ts";
 import { DROP_REASONS, type DropReason } from "../../contracts/appliance-metrics.ts";
 import { type PolicyInput, parsePolicy, validatePolicy } from "../../contracts/policy.ts";
 
-export const defaultPolicyText = readFileSync(
-  new URL("../../appliance/policy.default.json", import.meta.url),
-  "utf8",
-);
-
-/** The shipped default policy as a plain object to modify. */
-export function defaultPolicy(): PolicyInput {
-  return JSON.parse(defaultPolicyText) as PolicyInput;
-}
+export { DEFAULT_POLICY_TEXT as defaultPolicyText, defaultPolicy };
 
 export type Verdict = DropReason | "forward";
 
@@ -33,7 +25,7 @@ export class InspectorHarness {
   now = 1_000_000;
   private generation = 0;
 
-  constructor(policy: PolicyInput | string = defaultPolicyText) {
+  constructor(policy: PolicyInput | string = DEFAULT_POLICY_TEXT) {
     this.load(policy);
   }
 

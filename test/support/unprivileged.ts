@@ -2,10 +2,11 @@
  * Running the appliance as the systemd unit does: an unprivileged user (here `nobody`) whose only
  * capability is an ambient CAP_NET_RAW, granted by this (root) test process through util-linux setpriv.
  */
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadNativeIo } from "../../appliance/dataplane/io/native-addon.ts";
+import { DEFAULT_POLICY_TEXT, writePolicyFile } from "../../appliance/lab/appliances/policy-file.ts";
 
 const NOBODY = 65534;
 
@@ -32,7 +33,7 @@ export function readablePolicy(prefix: string): { dir: string; policyFile: strin
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   chmodSync(dir, 0o755);
   const policyFile = path.join(dir, "policy.json");
-  writeFileSync(policyFile, readFileSync(new URL("../../appliance/policy.default.json", import.meta.url)));
+  writePolicyFile(policyFile, DEFAULT_POLICY_TEXT);
   chmodSync(policyFile, 0o644);
   return { dir, policyFile };
 }

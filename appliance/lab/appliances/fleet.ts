@@ -1,55 +1,28 @@
 /**
- * The appliances of the lab: real `stream-intel-appliance` processes, one per loopback address, driven
- * only through their process contract (flags, signals, /healthz, /metrics). Their logs go to files in
- * the run directory. Whatever happens to the lab, no appliance outlives it.
+ * The appliances of the lab: real `stream-intel-appliance` processes, one per loopback address, each
+ * an ApplianceProcess whose log goes to a file in the run directory. An appliance that is killed or
+ * drained keeps its slot (address, index) for the replacement the lab starts in it.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { APPLIANCE_NODE_FLAGS } from "../../../contracts/appliance-runtime.ts";
-import { applianceAddress, GENEVE_PORT, HEALTH_PORT } from "../addressing.ts";
-
-const BIN = fileURLToPath(new URL("../../bin/stream-intel-appliance.ts", import.meta.url));
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once("exit", () => {
-    for (const child of live) child.kill("SIGKILL");
-  });
-}
-
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-export function parsePrometheus(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!match) continue;
-    const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2];
-    out.push({ name: match[1], labels, value: Number(match[3]) });
-  }
-  return out;
-}
+import { HEALTH_PORT } from "../../../contracts/gwlb.ts";
+import { applianceAddress } from "../addressing.ts";
+import { ApplianceProcess } from "./appliance-process.ts";
+import type { Sample } from "./prometheus.ts";
 
 export interface ApplianceHandle {
   index: number;
   address: string;
+  /** The full `/healthz` URL, what the emulator's health checks ask. */
   healthUrl: string;
-  metricsUrl: string;
-  process: ChildProcess | null;
+  /** The running process; null once it has exited. */
+  process: ApplianceProcess | null;
   exitCode: number | null;
   starts: number;
 }
+
+/** How long a metrics scrape may take before the appliance counts as not answering. */
+const SCRAPE_TIMEOUT_MS = 1000;
 
 export class Fleet {
   readonly appliances: ApplianceHandle[];
@@ -74,46 +47,28 @@ export class Fleet {
         index,
         address,
         healthUrl: `http://${address}:${HEALTH_PORT}/healthz`,
-        metricsUrl: `http://${address}:${HEALTH_PORT}/metrics`,
         process: null,
         exitCode: null,
         starts: 0,
       };
     });
-    installExitHook();
   }
 
   start(index: number): void {
     const appliance = this.appliances[index];
     appliance.starts++;
-    const log = createWriteStream(path.join(this.logDir, `appliance-${index + 1}.log`), { flags: "a" });
-    const child = spawn(
-      process.execPath,
-      [
-        ...APPLIANCE_NODE_FLAGS,
-        BIN,
-        "--geneve",
-        `${appliance.address}:${GENEVE_PORT}`,
-        "--health",
-        `${appliance.address}:${HEALTH_PORT}`,
-        "--policy",
-        this.policyFile,
-        "--drain-seconds",
-        String(this.drainSeconds),
-        "--emf-interval",
-        "0",
-        "--stall-seconds",
-        "1",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    live.add(child);
+    const child = new ApplianceProcess({
+      address: appliance.address,
+      policyFile: this.policyFile,
+      drainSeconds: this.drainSeconds,
+      socketBuffer: null,
+      extraArgs: ["--stall-seconds", "1"],
+      logFile: path.join(this.logDir, `appliance-${index + 1}.log`),
+      name: `appliance ${index + 1}`,
+    });
     appliance.process = child;
     appliance.exitCode = null;
-    child.once("exit", (code) => {
-      live.delete(child);
+    void child.exited.then((code) => {
       appliance.exitCode = code;
       if (appliance.process === child) appliance.process = null;
     });
@@ -124,38 +79,21 @@ export class Fleet {
   }
 
   async waitHealthy(index: number, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     const appliance = this.appliances[index];
-    while (Date.now() < deadline) {
-      try {
-        if ((await fetch(appliance.healthUrl)).status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      if (!appliance.process)
-        throw new Error(
-          `appliance ${index + 1} exited (${appliance.exitCode}); see its log in ${this.logDir}`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(
-      `appliance ${index + 1} not healthy after ${timeoutMs} ms; see its log in ${this.logDir}`,
-    );
+    if (!appliance.process)
+      throw new Error(`appliance ${index + 1} exited (${appliance.exitCode}); see its log in ${this.logDir}`);
+    await appliance.process.waitHealthy(timeoutMs);
   }
 
   /** SIGKILL: the instance is gone, as when a host fails. */
   kill(index: number): void {
-    this.appliances[index].process?.kill("SIGKILL");
+    this.appliances[index].process?.kill();
   }
 
   /** SIGTERM: the daemon drains (503, keeps forwarding) and exits 0. Resolves with its exit code. */
   terminate(index: number): Promise<number | null> {
-    const child = this.appliances[index].process;
-    if (!child) return Promise.resolve(this.appliances[index].exitCode);
-    return new Promise((resolve) => {
-      child.once("exit", (code) => resolve(code));
-      child.kill("SIGTERM");
-    });
+    const appliance = this.appliances[index];
+    return appliance.process ? appliance.process.terminate() : Promise.resolve(appliance.exitCode);
   }
 
   /**
@@ -164,62 +102,48 @@ export class Fleet {
    * no controller); `percent` null lifts the cap.
    */
   limitCpu(index: number, percent: number | null): boolean {
-    const pid = this.appliances[index].process?.pid;
+    const pid = this.appliances[index].process?.proc.pid;
     const v1 = "/sys/fs/cgroup/cpu";
     const v2 = "/sys/fs/cgroup";
+    const quotaUs = percent === null ? null : Math.max(1000, Math.round(percent * 1000));
+    const join = (group: string) => {
+      if (pid !== undefined && percent !== null) writeFileSync(`${group}/cgroup.procs`, String(pid));
+    };
     try {
       if (existsSync(`${v1}/cpu.cfs_quota_us`)) {
         const group = `${v1}/stream-intel-lab-${index + 1}`;
         mkdirSync(group, { recursive: true });
         writeFileSync(`${group}/cpu.cfs_period_us`, "100000");
-        writeFileSync(
-          `${group}/cpu.cfs_quota_us`,
-          percent === null ? "-1" : String(Math.max(1000, Math.round(percent * 1000))),
-        );
-        if (pid !== undefined && percent !== null) writeFileSync(`${group}/cgroup.procs`, String(pid));
+        writeFileSync(`${group}/cpu.cfs_quota_us`, quotaUs === null ? "-1" : String(quotaUs));
+        join(group);
         return true;
       }
       if (existsSync(`${v2}/cgroup.controllers`)) {
         const group = `${v2}/stream-intel-lab-${index + 1}`;
         mkdirSync(group, { recursive: true });
-        writeFileSync(
-          `${group}/cpu.max`,
-          percent === null ? "max 100000" : `${Math.max(1000, Math.round(percent * 1000))} 100000`,
-        );
-        if (pid !== undefined && percent !== null) writeFileSync(`${group}/cgroup.procs`, String(pid));
+        writeFileSync(`${group}/cpu.max`, quotaUs === null ? "max 100000" : `${quotaUs} 100000`);
+        join(group);
         return true;
       }
     } catch {
+      // Not root, or a read-only cgroup mount: the caller reports the drill as skipped.
       return false;
     }
     return false;
   }
 
+  /** The appliance's samples; none while it is down or not answering (a dashboard shows it as down). */
   async metrics(index: number): Promise<Sample[]> {
+    const appliance = this.appliances[index].process;
+    if (!appliance) return [];
     try {
-      const response = await fetch(this.appliances[index].metricsUrl, { signal: AbortSignal.timeout(1000) });
-      return parsePrometheus(await response.text());
+      return await appliance.metrics(SCRAPE_TIMEOUT_MS);
     } catch {
       return [];
     }
   }
 
   async stopAll(): Promise<void> {
-    await Promise.all(
-      this.appliances.map(
-        (a) =>
-          new Promise<void>((resolve) => {
-            if (!a.process) return resolve();
-            a.process.once("exit", () => resolve());
-            a.process.kill("SIGKILL");
-          }),
-      ),
-    );
+    await Promise.all(this.appliances.map((a) => a.process?.stop()));
   }
-}
-
-export function sum(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((total, s) => total + s.value, 0);
 }

@@ -11,17 +11,17 @@
  */
 import dgram from "node:dgram";
 import { performance } from "node:perf_hooks";
+import { GENEVE_PORT } from "../../../contracts/gwlb.ts";
 import {
   amazonOptions,
-  buildGeneve,
-  EtherType,
   GeneveHeader,
   type GeneveOption,
   GeneveStatus,
   parseGeneve,
 } from "../../wire/geneve.ts";
-import { buildIpv4Udp, InnerPacket, InnerStatus, parseInner } from "../../wire/ip.ts";
-import { EMULATOR_ADDRESS, GENEVE_PORT } from "../addressing.ts";
+import { InnerPacket, InnerStatus, parseInner } from "../../wire/ip.ts";
+import { EMULATOR_ADDRESS } from "../addressing.ts";
+import { gwlbDatagram } from "../media/packets.ts";
 
 export type TargetState = "initial" | "healthy" | "unhealthy" | "draining" | "deregistered";
 
@@ -84,18 +84,11 @@ export function encapsulate(
   payload: Buffer,
   ttl = 64,
 ): { datagram: Buffer; innerLength: number } {
-  const inner = buildIpv4Udp({
-    src: flow.src,
-    dst: flow.dst,
-    srcPort: flow.srcPort,
-    dstPort: flow.dstPort,
+  return gwlbDatagram(
+    { src: flow.src, dst: flow.dst, srcPort: flow.srcPort, dstPort: flow.dstPort, ttl },
     payload,
-    ttl,
-  });
-  return {
-    datagram: buildGeneve({ protocolType: EtherType.ipv4, options: flow.options, inner }),
-    innerLength: inner.length,
-  };
+    flow.options,
+  );
 }
 
 /** FNV-1a over the 5-tuple: the flow hash GWLB's default (5-tuple) stickiness implies. */
@@ -211,13 +204,31 @@ export class GwlbEmulator {
       if (flow.target !== from.index) continue;
       const next = this.pick(flow);
       if (next < 0 || next === from.index) continue;
-      from.flows--;
-      this.targets[next].flows++;
-      flow.target = next;
+      this.assign(flow, next);
       flow.moves++;
       moved++;
     }
     if (moved > 0) this.event(`${moved} flow(s) moved off target ${from.index + 1}`);
+  }
+
+  /** Puts `flow` on target `index`, keeping every target's flow count true. */
+  private assign(flow: Flow, index: number): void {
+    if (flow.target >= 0) this.targets[flow.target].flows--;
+    flow.target = index;
+    this.targets[index].flows++;
+  }
+
+  /**
+   * Sends `flow` to target `index` from now on, whatever its hash says, as a scenario that needs load
+   * on one appliance arranges it (GWLB itself keeps a flow where it landed).
+   */
+  pin(flow: Flow, index: number): void {
+    if (flow.target !== index) this.assign(flow, index);
+  }
+
+  /** The target carrying the most flows (the first of them on a tie). */
+  busiestTarget(): Target {
+    return this.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
   }
 
   private pick(spec: FlowSpec): number {
@@ -283,11 +294,7 @@ export class GwlbEmulator {
   send(flow: Flow, payload: Buffer, ttl = 64): void {
     if (flow.target < 0 || this.targets[flow.target].state === "deregistered") {
       const next = this.pick(flow);
-      if (next >= 0) {
-        if (flow.target >= 0) this.targets[flow.target].flows--;
-        flow.target = next;
-        this.targets[next].flows++;
-      }
+      if (next >= 0) this.assign(flow, next);
     }
     const { datagram, innerLength } = encapsulate(flow, payload, ttl);
     if (!flow.header) flow.header = Buffer.from(datagram.subarray(0, datagram.length - innerLength));

@@ -4,7 +4,7 @@
  * field, an audio PID, and correct per-PID continuity counters. Enough structure for every check the
  * appliance runs; the elementary stream bytes themselves are filler.
  */
-import { crc32Mpeg, TS_PACKET_SIZE } from "../../wire/mpegts.ts";
+import { crc32Mpeg, TS_PACKET_SIZE, TS_SYNC_BYTE } from "../../wire/mpegts.ts";
 
 export const DEFAULT_PIDS = { pmt: 0x1000, video: 0x100, audio: 0x101 } as const;
 
@@ -14,16 +14,45 @@ function section(body: number[]): Buffer {
   return out;
 }
 
+/** The 4-byte TS header at `out[at]`: payload present, an adaptation field only when asked for. */
+export function writeTsHeader(
+  out: Buffer,
+  at: number,
+  pid: number,
+  cc: number,
+  flags: { unitStart?: boolean; adaptation?: boolean } = {},
+): void {
+  out[at] = TS_SYNC_BYTE;
+  out[at + 1] = (flags.unitStart ? 0x40 : 0) | (pid >>> 8);
+  out[at + 2] = pid & 0xff;
+  out[at + 3] = (flags.adaptation ? 0x30 : 0x10) | (cc & 0x0f);
+}
+
 /** A PSI packet (pointer field 0, section, 0xFF stuffing). */
 export function psiPacket(pid: number, cc: number, body: Buffer): Buffer {
   const packet = Buffer.alloc(TS_PACKET_SIZE, 0xff);
-  packet[0] = 0x47;
-  packet[1] = 0x40 | (pid >>> 8);
-  packet[2] = pid & 0xff;
-  packet[3] = 0x10 | (cc & 0x0f);
+  writeTsHeader(packet, 0, pid, cc, { unitStart: true });
   packet[4] = 0;
   body.copy(packet, 5);
   return packet;
+}
+
+/** An elementary-stream packet of filler bytes. */
+export function esPacket(pid: number, cc: number, fill = 0xaa): Buffer {
+  const packet = Buffer.alloc(TS_PACKET_SIZE, fill);
+  writeTsHeader(packet, 0, pid, cc);
+  return packet;
+}
+
+/** Per-PID continuity counters, each starting at 0. */
+export class ContinuityCounters {
+  private readonly cc = new Map<number, number>();
+
+  next(pid: number): number {
+    const cc = ((this.cc.get(pid) ?? 15) + 1) & 0x0f;
+    this.cc.set(pid, cc);
+    return cc;
+  }
 }
 
 /** version_number (5 bits) and current_next_indicator = 1, as PAT and PMT carry it. */
@@ -87,7 +116,7 @@ export class TsMuxer {
   readonly pids: { pmt: number; video: number; audio: number };
   private readonly pat: Buffer;
   private readonly pmt: Buffer;
-  private readonly cc = new Map<number, number>();
+  private readonly cc = new ContinuityCounters();
   private count = 0;
   private readonly audioEvery: number;
 
@@ -107,12 +136,6 @@ export class TsMuxer {
     );
   }
 
-  private nextCc(pid: number): number {
-    const cc = ((this.cc.get(pid) ?? 15) + 1) & 0x0f;
-    this.cc.set(pid, cc);
-    return cc;
-  }
-
   /**
    * `count` TS packets into `out` (allocated when omitted). PAT+PMT are inserted when `psiDue` says so
    * (the caller knows stream time); a PCR rides on the first video packet after them.
@@ -126,8 +149,8 @@ export class TsMuxer {
     let i = 0;
     let pcrPending = false;
     if (psiDue && count >= 3) {
-      psiPacket(0, this.nextCc(0), this.pat).copy(out, 0);
-      psiPacket(this.pids.pmt, this.nextCc(this.pids.pmt), this.pmt).copy(out, TS_PACKET_SIZE);
+      psiPacket(0, this.cc.next(0), this.pat).copy(out, 0);
+      psiPacket(this.pids.pmt, this.cc.next(this.pids.pmt), this.pmt).copy(out, TS_PACKET_SIZE);
       i = 2;
       pcrPending = true;
     }
@@ -135,13 +158,10 @@ export class TsMuxer {
       const at = i * TS_PACKET_SIZE;
       const audio = this.count++ % this.audioEvery === this.audioEvery - 1;
       const pid = audio ? this.pids.audio : this.pids.video;
-      out[at] = 0x47;
-      out[at + 1] = pid >>> 8;
-      out[at + 2] = pid & 0xff;
-      const cc = this.nextCc(pid);
+      const cc = this.cc.next(pid);
       if (!audio && pcrPending) {
         // Adaptation field with a PCR (48 bits: 33-bit base at 90 kHz, 6 reserved, 9-bit extension).
-        out[at + 3] = 0x30 | cc;
+        writeTsHeader(out, at, pid, cc, { adaptation: true });
         out[at + 4] = 7;
         out[at + 5] = 0x10;
         const base = Math.floor(pcr27MHz / 300) % 2 ** 33;
@@ -155,7 +175,7 @@ export class TsMuxer {
         out.fill(0xa5, at + 12, at + TS_PACKET_SIZE);
         pcrPending = false;
       } else {
-        out[at + 3] = 0x10 | cc;
+        writeTsHeader(out, at, pid, cc);
         out.fill(audio ? 0x5a : 0xa5, at + 4, at + TS_PACKET_SIZE);
       }
     }

@@ -2,6 +2,25 @@
 
 export const RTP_HEADER_LENGTH = 12;
 
+export interface RtpHeaderFields {
+  sequence: number;
+  timestamp: number;
+  ssrc: number;
+  payloadType?: number;
+  /** 2 unless a test bends it. */
+  version?: number;
+  marker?: boolean;
+}
+
+/** Writes the fixed 12-byte header (no CSRCs, no extension) into `out[0..12)`. */
+export function writeRtpHeader(out: Buffer, fields: RtpHeaderFields): void {
+  out[0] = (fields.version ?? 2) << 6;
+  out[1] = (fields.marker ? 0x80 : 0) | ((fields.payloadType ?? 33) & 0x7f);
+  out.writeUInt16BE(fields.sequence & 0xffff, 2);
+  out.writeUInt32BE(fields.timestamp >>> 0, 4);
+  out.writeUInt32BE(fields.ssrc >>> 0, 8);
+}
+
 export interface RtpPacketizerOptions {
   ssrc: number;
   payloadType?: number;
@@ -22,12 +41,13 @@ export class RtpPacketizer {
 
   /** Writes the header into `out[0..12)` and advances the sequence number. */
   writeHeader(out: Buffer, timestamp90k: number, marker = false): void {
-    out[0] = 0x80;
-    out[1] = (marker ? 0x80 : 0) | (this.payloadType & 0x7f);
-    out[2] = this.sequence >>> 8;
-    out[3] = this.sequence & 0xff;
-    out.writeUInt32BE(timestamp90k >>> 0, 4);
-    out.writeUInt32BE(this.ssrc, 8);
+    writeRtpHeader(out, {
+      sequence: this.sequence,
+      timestamp: timestamp90k,
+      ssrc: this.ssrc,
+      payloadType: this.payloadType,
+      marker,
+    });
     this.sequence = (this.sequence + 1) & 0xffff;
   }
 

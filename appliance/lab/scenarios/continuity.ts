@@ -6,18 +6,11 @@
  * stream, and replays of the switching stream's own recent packets.
  */
 import { streamDestination, streamSource } from "../addressing.ts";
+import type { Flow } from "../gwlb/emulator.ts";
 import type { Lab } from "../lab.ts";
 import { SyntheticStream, type SyntheticStreamOptions } from "../media/synthetic-stream.ts";
-import { attackSource, type Source } from "../sources.ts";
-import {
-  beginClean,
-  diffDrops,
-  finishClean,
-  type Progress,
-  result,
-  runFor,
-  type Scenario,
-} from "./scenario.ts";
+import { attackSource, type Source, wellFormed } from "../sources.ts";
+import { type CleanEnd, defineCleanScenario, type Moment, type Scenario } from "./scenario.ts";
 
 /** What a switch does to the RTP stream, and so which bound its loss is held to. */
 export type SwitchKind = "same-ssrc" | "new-ssrc";
@@ -54,6 +47,192 @@ interface Segment {
   delivered: number;
 }
 
+type AttackName = "hijack" | "spoof" | "replay";
+
+export interface RestartOutcome {
+  what: string;
+  kind: SwitchKind | "first";
+  atSeconds: number;
+  sent: number;
+  lost: number;
+  lostMs: number;
+  bound: number;
+}
+
+export interface ContinuityDetails {
+  packetsLostPerRestart: number[];
+  restarts: RestartOutcome[];
+  attacks: Record<AttackName, { sent: number; delivered: number }>;
+  probationPackets: number;
+  handoverBoundPackets: number;
+  packetIntervalMs: number;
+}
+
+/** RTP identity of a packet: its SSRC and sequence number. */
+const packetKey = (payload: Buffer) => payload.readUInt32BE(8) * 0x10000 + payload.readUInt16BE(2);
+
+/**
+ * The contributor whose stream switches: the streams that run from the start advance side by side, as
+ * a failover's sources do, and only the active one is sent. Every packet sent is filed under the
+ * segment (start, or a switch) it belongs to, and the last few are kept for the replayer.
+ */
+class SwitchingContributor {
+  readonly segments: Segment[] = [{ kind: "first", what: "start", at: 0, sent: 0, delivered: 0 }];
+  readonly recent: Buffer[] = [];
+  readonly source: Source;
+  readonly intervalMs: number;
+  private readonly streams: (SyntheticStream | null)[];
+  private readonly segmentOf = new Map<number, number>();
+  private readonly deliveredKeys = new Set<number>();
+  private readonly switches: readonly StreamSwitch[];
+  private readonly bitrate: number;
+  private active = 0;
+
+  constructor(
+    flow: Flow,
+    first: SyntheticStream,
+    switches: readonly StreamSwitch[],
+    bitrate: number,
+    startMs: number,
+  ) {
+    this.switches = switches;
+    this.bitrate = bitrate;
+    this.streams = [first, ...switches.map((s) => (s.runsFrom === "start" ? s.stream(bitrate) : null))];
+    this.intervalMs = first.packetIntervalMs;
+    this.source = {
+      flow,
+      stats: null,
+      ssrc: 0,
+      intervalMs: this.intervalMs,
+      nextDue: startMs,
+      sent: 0,
+      next: (now) => this.next(now),
+    };
+  }
+
+  private next(now: number): Buffer | null {
+    let out: Buffer | null = null;
+    for (const [i, stream] of this.streams.entries()) {
+      const packet = stream?.next(now) ?? null;
+      if (i === this.active) out = packet;
+    }
+    if (out) {
+      this.segmentOf.set(packetKey(out), this.segments.length - 1);
+      this.segments[this.segments.length - 1].sent++;
+      this.recent.push(out);
+      if (this.recent.length > REPLAY_DEPTH) this.recent.shift();
+    }
+    return out;
+  }
+
+  /** Makes switch `i` (0-based) the stream sent from now on; `atSeconds` for the report. */
+  switchTo(i: number, atSeconds: number): void {
+    const s = this.switches[i];
+    this.active = i + 1;
+    this.streams[this.active] ??= s.stream(this.bitrate);
+    this.segments.push({ kind: s.kind, what: s.what, at: atSeconds, sent: 0, delivered: 0 });
+  }
+
+  /** Files a delivered packet under its segment; false when it is a second copy (a replay let through). */
+  delivered(payload: Buffer): boolean {
+    const k = packetKey(payload);
+    if (this.deliveredKeys.has(k)) return false;
+    this.deliveredKeys.add(k);
+    const segment = this.segmentOf.get(k);
+    if (segment !== undefined) this.segments[segment].delivered++;
+    return true;
+  }
+}
+
+/**
+ * The attacks the continuity rules must refuse, started with the streams and running throughout: a
+ * second SSRC on a clean stream's flow, that stream's own SSRC spoofed half the sequence space away,
+ * and replays of the contributor's recent packets.
+ */
+function stageAttacks(lab: Lab, clean: readonly Source[], contributor: SwitchingContributor) {
+  const now = lab.now();
+  const hijack = attackSource(
+    clean[0].flow,
+    ATTACK_RATE,
+    now + 300,
+    wellFormed(HIJACK_SSRC, () => lab.now()),
+  );
+  const spoofTarget = clean[Math.min(1, clean.length - 1)];
+  // Half the sequence space away from the live stream: a blind spoofer that lands just ahead of it
+  // is a step the flow takes (up to maxSeqJump), which no sequence check can refuse; this one must
+  // be refused for interleaving, every time, whatever number the live stream started from.
+  const spoofStream = new SyntheticStream({
+    bitrate: 4_000_000,
+    ssrc: spoofTarget.ssrc,
+    sequence: ((spoofTarget.nextSequence?.() ?? 0) + SEQUENCE_HALF) & 0xffff,
+  });
+  const spoof = attackSource(spoofTarget.flow, ATTACK_RATE, now + 300, () => {
+    const packet = spoofStream.next(lab.now());
+    packet[1] |= RTP_MARKER; // the clean streams never set it: how the report tells these apart
+    return packet;
+  });
+  const replay = attackSource(contributor.source.flow, ATTACK_RATE, now + 300, () =>
+    Buffer.from(contributor.recent[0] ?? Buffer.alloc(0)),
+  );
+  return { hijack, spoof, replay } satisfies Record<AttackName, Source>;
+}
+
+/** Each switch's loss against its bound, and the attacks' outcome; failures pushed on the way. */
+function judge(
+  end: CleanEnd,
+  contributor: SwitchingContributor,
+  attacks: Record<AttackName, Source>,
+  attackDelivered: Record<AttackName, number>,
+  probation: number,
+) {
+  const { totals, failures } = end;
+  const segments = contributor.segments;
+  const intervalMs = contributor.intervalMs;
+  if (totals.lost !== 0) failures.push(`${totals.lost} packets lost on the clean streams`);
+  if (segments[0].delivered !== segments[0].sent)
+    failures.push(`${segments[0].sent - segments[0].delivered} packets lost before the first switch`);
+  const handoverBound = Math.ceil(HANDOVER_BOUND_MS / intervalMs);
+  const restarts = segments.slice(1).map((segment): RestartOutcome => {
+    const bound = segment.kind === "same-ssrc" ? probation : handoverBound;
+    const lost = segment.sent - segment.delivered;
+    if (segment.delivered === 0) failures.push(`${segment.what}: the stream never came back`);
+    else if (lost > bound)
+      failures.push(`${segment.what}: ${lost} packets lost, above the bound of ${bound}`);
+    return {
+      what: segment.what,
+      kind: segment.kind,
+      atSeconds: Math.round(segment.at * 10) / 10,
+      sent: segment.sent,
+      lost,
+      lostMs: Math.round(lost * intervalMs),
+      bound,
+    };
+  });
+  const names = Object.keys(attacks) as AttackName[];
+  for (const name of names) {
+    if (attacks[name].sent === 0) failures.push(`${name}: no attack packet was sent`);
+    if (attackDelivered[name] > 0)
+      failures.push(`${name}: ${attackDelivered[name]} attack packets reached MediaLive`);
+  }
+  const details: ContinuityDetails = {
+    packetsLostPerRestart: restarts.map((r) => r.lost),
+    restarts,
+    attacks: {
+      hijack: { sent: attacks.hijack.sent, delivered: attackDelivered.hijack },
+      spoof: { sent: attacks.spoof.sent, delivered: attackDelivered.spoof },
+      replay: { sent: attacks.replay.sent, delivered: attackDelivered.replay },
+    },
+    probationPackets: probation,
+    handoverBoundPackets: handoverBound,
+    packetIntervalMs: Math.round(intervalMs * 1000) / 1000,
+  };
+  return {
+    attackSent: names.reduce((n, name) => n + attacks[name].sent, 0),
+    attackDelivered: names.reduce((n, name) => n + attackDelivered[name], 0),
+    details,
+  };
+}
+
 export function continuityScenario(spec: {
   name: string;
   description: string;
@@ -61,15 +240,14 @@ export function continuityScenario(spec: {
   flowIndex: number;
   first: (bitrate: number) => SyntheticStream;
   switches: StreamSwitch[];
-}): Scenario {
-  const scenario: Scenario = {
+}): Scenario<ContinuityDetails> {
+  return defineCleanScenario<ContinuityDetails>({
     name: spec.name,
     description: spec.description,
-    async run(lab: Lab, progress: Progress) {
-      const { started, before, duration, sources } = await beginClean(lab, 12, 6);
+    seconds: { normal: 12, quick: 6 },
+    async run({ lab, sources, started, send, play }) {
       const bitrate = lab.options.bitrate;
-      const rtpPolicy = lab.options.policy.profiles["rtp-mpegts"]?.rtp;
-      const probation = rtpPolicy?.probationPackets ?? 8;
+      const probation = lab.options.policy.profiles["rtp-mpegts"]?.rtp?.probationPackets ?? 8;
       const destination = streamDestination(spec.flowIndex);
       const flow = await lab.flow({
         src: streamSource(spec.flowIndex),
@@ -78,160 +256,42 @@ export function continuityScenario(spec: {
         label: spec.name,
         attack: false,
       });
-      // Streams that run from the start advance side by side, as a failover's sources do; one is sent.
-      const streams: (SyntheticStream | null)[] = [
-        spec.first(bitrate),
-        ...spec.switches.map((s) => (s.runsFrom === "start" ? s.stream(bitrate) : null)),
-      ];
-      const intervalMs = streams[0]!.packetIntervalMs;
-      let active = 0;
-      const segments: Segment[] = [{ kind: "first", what: "start", at: 0, sent: 0, delivered: 0 }];
-      const segmentOf = new Map<number, number>();
-      const deliveredKeys = new Set<number>();
-      const recent: Buffer[] = [];
-      const key = (payload: Buffer) => payload.readUInt32BE(8) * 0x10000 + payload.readUInt16BE(2);
-      const contributor: Source = {
+      const contributor = new SwitchingContributor(
         flow,
-        stats: null,
-        ssrc: 0,
-        intervalMs,
-        nextDue: lab.now(),
-        sent: 0,
-        next: (now) => {
-          let out: Buffer | null = null;
-          for (const [i, stream] of streams.entries()) {
-            const packet = stream?.next(now) ?? null;
-            if (i === active) out = packet;
-          }
-          if (out) {
-            segmentOf.set(key(out), segments.length - 1);
-            segments[segments.length - 1].sent++;
-            recent.push(out);
-            if (recent.length > REPLAY_DEPTH) recent.shift();
-          }
-          return out;
-        },
-      };
-      lab.addSource(contributor);
-
-      // The attacks, all started with the streams and running throughout.
-      const now = lab.now();
-      const hijackStream = new SyntheticStream({ bitrate: 4_000_000, ssrc: HIJACK_SSRC });
-      const hijack = attackSource(sources[0].flow, ATTACK_RATE, now + 300, () =>
-        hijackStream.next(lab.now()),
+        spec.first(bitrate),
+        spec.switches,
+        bitrate,
+        lab.now(),
       );
-      const spoofTarget = sources[Math.min(1, sources.length - 1)];
-      // Half the sequence space away from the live stream: a blind spoofer that lands just ahead of it
-      // is a step the flow takes (up to maxSeqJump), which no sequence check can refuse; this one must
-      // be refused for interleaving, every time, whatever number the live stream started from.
-      const spoofStream = new SyntheticStream({
-        bitrate: 4_000_000,
-        ssrc: spoofTarget.ssrc,
-        sequence: ((spoofTarget.nextSequence?.() ?? 0) + SEQUENCE_HALF) & 0xffff,
-      });
-      const spoof = attackSource(spoofTarget.flow, ATTACK_RATE, now + 300, () => {
-        const packet = spoofStream.next(lab.now());
-        packet[1] |= RTP_MARKER; // the clean streams never set it: how the report tells these apart
-        return packet;
-      });
-      const replay = attackSource(flow, ATTACK_RATE, now + 300, () =>
-        Buffer.from(recent[0] ?? Buffer.alloc(0)),
-      );
-      const attacks = { hijack, spoof, replay };
-      const attackDelivered = { hijack: 0, spoof: 0, replay: 0 };
-      for (const source of Object.values(attacks)) lab.addSource(source);
+      send(contributor.source);
+      const attacks = stageAttacks(lab, sources, contributor);
+      const attackDelivered: Record<AttackName, number> = { hijack: 0, spoof: 0, replay: 0 };
+      for (const source of Object.values(attacks)) send(source);
 
       lab.onDeliver = (deliveredFlow, payload) => {
         if (payload.length < 12) return;
-        if (deliveredFlow === hijack.flow && payload.readUInt32BE(8) === HIJACK_SSRC)
+        if (deliveredFlow === attacks.hijack.flow && payload.readUInt32BE(8) === HIJACK_SSRC)
           attackDelivered.hijack++;
-        if (deliveredFlow === spoof.flow && (payload[1] & RTP_MARKER) !== 0) attackDelivered.spoof++;
+        if (deliveredFlow === attacks.spoof.flow && (payload[1] & RTP_MARKER) !== 0) attackDelivered.spoof++;
         if (deliveredFlow !== flow) return;
-        const k = key(payload);
-        if (deliveredKeys.has(k)) {
-          attackDelivered.replay++; // the network never duplicates: a second copy is a replay let through
-          return;
-        }
-        deliveredKeys.add(k);
-        const segment = segmentOf.get(k);
-        if (segment !== undefined) segments[segment].delivered++;
+        // The network never duplicates: a second copy is a replay let through.
+        if (!contributor.delivered(payload)) attackDelivered.replay++;
       };
 
-      await runFor(
-        lab,
-        duration,
-        progress,
-        spec.switches.map((s, i) => [
-          s.at,
-          () => {
-            active = i + 1;
-            streams[active] ??= s.stream(bitrate);
-            segments.push({
-              kind: s.kind,
-              what: s.what,
-              at: (lab.now() - started) / 1000,
-              sent: 0,
-              delivered: 0,
-            });
-            lab.event(`${spec.name}: ${s.what}`);
-          },
-        ]),
+      await play(
+        spec.switches.map(
+          (s, i): Moment => [
+            s.at,
+            () => {
+              contributor.switchTo(i, (lab.now() - started) / 1000);
+              lab.event(`${spec.name}: ${s.what}`);
+            },
+          ],
+        ),
       );
-      lab.removeSources([contributor, ...Object.values(attacks)]);
-      const totals = await finishClean(lab, sources);
-      lab.onDeliver = null;
-      const drops = diffDrops(before, await lab.dropsByReason());
-
-      const failures: string[] = [];
-      if (totals.lost !== 0) failures.push(`${totals.lost} packets lost on the clean streams`);
-      if (segments[0].delivered !== segments[0].sent)
-        failures.push(`${segments[0].sent - segments[0].delivered} packets lost before the first switch`);
-      const handoverBound = Math.ceil(HANDOVER_BOUND_MS / intervalMs);
-      const restarts = segments.slice(1).map((segment) => {
-        const bound = segment.kind === "same-ssrc" ? probation : handoverBound;
-        const lost = segment.sent - segment.delivered;
-        if (segment.delivered === 0) failures.push(`${segment.what}: the stream never came back`);
-        else if (lost > bound)
-          failures.push(`${segment.what}: ${lost} packets lost, above the bound of ${bound}`);
-        return {
-          what: segment.what,
-          kind: segment.kind,
-          atSeconds: Math.round(segment.at * 10) / 10,
-          sent: segment.sent,
-          lost,
-          lostMs: Math.round(lost * intervalMs),
-          bound,
-        };
-      });
-      for (const [name, source] of Object.entries(attacks)) {
-        const delivered = attackDelivered[name as keyof typeof attackDelivered];
-        if (source.sent === 0) failures.push(`${name}: no attack packet was sent`);
-        if (delivered > 0) failures.push(`${name}: ${delivered} attack packets reached MediaLive`);
-      }
-      const attackSent = Object.values(attacks).reduce((n, s) => n + s.sent, 0);
-      return result(scenario, started, lab, {
-        clean: totals,
-        attackSent,
-        attackDelivered: Object.values(attackDelivered).reduce((n, v) => n + v, 0),
-        drops,
-        failures,
-        details: {
-          packetsLostPerRestart: restarts.map((r) => r.lost),
-          restarts,
-          attacks: Object.fromEntries(
-            Object.entries(attacks).map(([name, s]) => [
-              name,
-              { sent: s.sent, delivered: attackDelivered[name as keyof typeof attackDelivered] },
-            ]),
-          ),
-          probationPackets: probation,
-          handoverBoundPackets: handoverBound,
-          packetIntervalMs: Math.round(intervalMs * 1000) / 1000,
-        },
-      });
+      return { verdict: (end) => judge(end, contributor, attacks, attackDelivered, probation) };
     },
-  };
-  return scenario;
+  });
 }
 
 /** A contributor's stream: a bitrate, an SSRC, where its sequence starts, its PIDs and PSI version. */

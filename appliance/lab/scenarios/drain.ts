@@ -1,25 +1,26 @@
-import type { Lab } from "../lab.ts";
-import {
-  beginClean,
-  endClean,
-  expectNoDrops,
-  type Progress,
-  result,
-  runFor,
-  type Scenario,
-} from "./scenario.ts";
+import { defineCleanScenario } from "./scenario.ts";
 
-export const drain: Scenario = {
+export interface DrainDetails {
+  drained: string;
+  flowsOnIt: number;
+  deregistrationDelayMs: number;
+  drainSeconds: number;
+  exitCode: number | null;
+}
+
+export const drain = defineCleanScenario<DrainDetails>({
   name: "drain",
   description:
     "a rolling drain: one appliance deregistered and sent SIGTERM; its flows stay until the deregistration delay ends, then move; nothing is lost",
-  async run(lab: Lab, progress: Progress) {
-    const { started, before, duration, sources } = await beginClean(lab, 15, 7);
-    const target = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
+  seconds: { normal: 15, quick: 7 },
+  cleanOnly: true,
+  async run({ lab, sources, play }) {
+    const target = lab.emulator.busiestTarget();
+    const appliance = lab.fleet.appliances[target.index];
     const onTarget = sources.filter((s) => s.flow.target === target.index);
     let exit: Promise<number | null> = Promise.resolve(null);
     let unhealthySeen = false;
-    await runFor(lab, duration, progress, [
+    await play([
       [
         0.2,
         () => {
@@ -33,34 +34,32 @@ export const drain: Scenario = {
       [
         0.3,
         async () => {
-          const answer = await fetch(lab.fleet.appliances[target.index].healthUrl).catch(() => null);
+          // No answer at all is as much a failure as a 200: both leave unhealthySeen false.
+          const answer = await fetch(appliance.healthUrl).catch(() => null);
           unhealthySeen = answer?.status === 503;
         },
       ],
     ]);
     const exitCode = await exit;
-    const { totals, drops } = await endClean(lab, sources, before);
-    const failures: string[] = [];
-    if (onTarget.length === 0) failures.push("no flow was on the drained appliance");
-    if (totals.lost !== 0) failures.push(`${totals.lost} packets lost during the drain`);
-    if (!unhealthySeen) failures.push("the draining appliance did not answer 503 on /healthz");
-    if (exitCode !== 0) failures.push(`the drained appliance exited with ${exitCode}, not 0`);
-    if (onTarget.some((s) => s.flow.target === target.index))
-      failures.push("flows were not moved after the deregistration delay");
-    expectNoDrops(drops, failures);
-    progress(1, `replacing appliance ${target.index + 1}`);
-    await lab.replace(lab.fleet.appliances[target.index]);
-    return result(drain, started, lab, {
-      clean: totals,
-      drops,
-      failures,
-      details: {
-        drained: `appliance ${target.index + 1}`,
-        flowsOnIt: onTarget.length,
-        deregistrationDelayMs: lab.options.deregistrationDelayMs,
-        drainSeconds: lab.options.drainSeconds,
-        exitCode,
+    return {
+      verdict: ({ totals, failures }) => {
+        if (onTarget.length === 0) failures.push("no flow was on the drained appliance");
+        if (totals.lost !== 0) failures.push(`${totals.lost} packets lost during the drain`);
+        if (!unhealthySeen) failures.push("the draining appliance did not answer 503 on /healthz");
+        if (exitCode !== 0) failures.push(`the drained appliance exited with ${exitCode}, not 0`);
+        if (onTarget.some((s) => s.flow.target === target.index))
+          failures.push("flows were not moved after the deregistration delay");
+        return {
+          details: {
+            drained: `appliance ${target.index + 1}`,
+            flowsOnIt: onTarget.length,
+            deregistrationDelayMs: lab.options.deregistrationDelayMs,
+            drainSeconds: lab.options.drainSeconds,
+            exitCode,
+          },
+          restore: { note: `replacing appliance ${target.index + 1}`, action: () => lab.replace(appliance) },
+        };
       },
-    });
+    };
   },
-};
+});

@@ -1,9 +1,21 @@
-/** What every scenario is and reports: the shape of one entry of lab-report.json. */
+/**
+ * What every scenario is and reports (the shape of one entry of lab-report.json), and the skeleton
+ * they share: clean streams at the lab's load for the scenario's duration, whatever the scenario adds
+ * and breaks meanwhile, then the streams' totals, the appliances' drops over the run and the verdict.
+ */
 import type { Lab } from "../lab.ts";
 import { percentiles } from "../sink/sink.ts";
 import type { Source } from "../sources.ts";
 
-export interface ScenarioResult {
+/** What every result's details carry, whatever the scenario. */
+export interface SinkDetails {
+  tsContinuityErrorsAtSink: number;
+  duplicates: number;
+  reordered: number;
+  corruptedReturns: number;
+}
+
+export interface ScenarioResult<D extends object = object> {
   name: string;
   description: string;
   /** "skipped" when the machine cannot stage the fault (the reason is in details). */
@@ -22,28 +34,22 @@ export interface ScenarioResult {
     droppedByReason: Record<string, number>;
   };
   addedLatencyMs: { p50: number; p99: number; p999: number; max: number };
-  details: Record<string, unknown>;
+  details: SinkDetails & D;
 }
 
 export type Progress = (fraction: number, note?: string) => void;
 
-export interface Scenario {
+export interface Scenario<D extends object = object> {
   name: string;
   description: string;
-  run(lab: Lab, progress: Progress): Promise<ScenarioResult>;
+  run(lab: Lab, progress: Progress): Promise<ScenarioResult<D>>;
 }
 
-export function durationMs(lab: Lab, normalSeconds: number, quickSeconds: number): number {
-  return (lab.options.quick ? quickSeconds : normalSeconds) * 1000;
-}
+/** A callback at a fraction of the scenario's duration. */
+export type Moment = [fraction: number, action: () => Promise<void> | void];
 
 /** Lets traffic run for `ms`, reporting progress; `at` callbacks fire once at their fraction. */
-export async function runFor(
-  lab: Lab,
-  ms: number,
-  progress: Progress,
-  at: [number, () => Promise<void> | void][] = [],
-): Promise<void> {
+export async function runFor(lab: Lab, ms: number, progress: Progress, at: Moment[] = []): Promise<void> {
   const start = lab.now();
   const pending = [...at].sort((a, b) => a[0] - b[0]);
   for (;;) {
@@ -67,24 +73,19 @@ export function diffDrops(
   return out;
 }
 
-/** Notes the appliances' drop counters, then starts the lab's clean streams for a scenario. */
-export async function beginClean(lab: Lab, normalSeconds: number, quickSeconds: number) {
-  const started = lab.now();
-  const before = await lab.dropsByReason();
-  const duration = durationMs(lab, normalSeconds, quickSeconds);
-  const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
-  return { started, before, duration, sources };
-}
-
-/** Ends the clean streams: their totals and what the appliances dropped meanwhile. */
-export async function endClean(lab: Lab, sources: readonly Source[], before: Record<string, number>) {
-  const totals = await finishClean(lab, sources);
-  const drops = diffDrops(before, await lab.dropsByReason());
-  return { totals, drops };
+export interface CleanTotals {
+  sent: number;
+  delivered: number;
+  lost: number;
+  tsErrors: number;
+  duplicates: number;
+  reordered: number;
+  latency: ScenarioResult["addedLatencyMs"];
+  perStream: { name: string; sent: number; delivered: number; lost: number; movedTimes: number }[];
 }
 
 /** Stops the clean sources, lets in-flight packets land, and totals them. */
-export async function finishClean(lab: Lab, sources: readonly Source[]) {
+export async function finishClean(lab: Lab, sources: readonly Source[]): Promise<CleanTotals> {
   lab.removeSources(sources);
   await lab.sleep(300);
   lab.forget(sources);
@@ -94,7 +95,7 @@ export async function finishClean(lab: Lab, sources: readonly Source[]) {
   let duplicates = 0;
   let reordered = 0;
   const latencies: number[] = [];
-  const perStream: { name: string; sent: number; delivered: number; lost: number; movedTimes: number }[] = [];
+  const perStream: CleanTotals["perStream"] = [];
   for (const source of sources) {
     const stats = source.stats!;
     sent += source.sent;
@@ -123,25 +124,132 @@ export async function finishClean(lab: Lab, sources: readonly Source[]) {
   };
 }
 
-/** A scenario that sends only clean traffic fails on any drop the appliances counted. */
-export function expectNoDrops(drops: Record<string, number>, failures: string[]): void {
-  if (Object.keys(drops).length > 0)
-    failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+/** Where a scenario stands while its traffic runs. */
+export interface CleanRun {
+  readonly lab: Lab;
+  readonly progress: Progress;
+  /** The clean streams (a scenario may push more clean streams of its own: they are totalled too). */
+  readonly sources: Source[];
+  /** Of the traffic, in ms. */
+  readonly duration: number;
+  /** lab.now() when the scenario began. */
+  readonly started: number;
+  /** Sends `source` beside the clean streams until the traffic ends (attacks, extra contributors). */
+  send<S extends Source>(source: S): S;
+  /** Runs the traffic for the scenario's duration, firing `at` on the way. */
+  play(at?: Moment[]): Promise<void>;
+  /** A watcher started during the traffic gave up: the run goes on, the event log says so. */
+  gaveUp(what: string): (error: unknown) => void;
 }
 
-export function result(
+/** What the clean streams did and what the appliances dropped over the run. */
+export interface CleanEnd {
+  totals: CleanTotals;
+  drops: Record<string, number>;
+  /** Failed expectations so far; the verdict pushes its own. */
+  failures: string[];
+}
+
+export interface Verdict<D extends object> {
+  details: D;
+  attackSent?: number;
+  attackDelivered?: number;
+  /** What the report shows as dropped, when it is more than the drop counters' delta. */
+  drops?: Record<string, number>;
+  /** The machine cannot stage the fault: the verdict is "skipped", whatever failed. */
+  skipped?: boolean;
+  /** Puts the lab back (a stopped appliance replaced) after the verdict, with a progress note. */
+  restore?: { note: string; action: () => Promise<void> };
+}
+
+export interface CleanScenarioSpec<D extends object> {
+  name: string;
+  description: string;
+  /** Seconds of traffic in a normal run and with --quick. */
+  seconds: { normal: number; quick: number };
+  /** Only clean traffic is sent: any drop the appliances count fails the scenario. */
+  cleanOnly?: boolean;
+  /**
+   * Stages the scenario and plays its traffic; returns how to judge it once every source has stopped
+   * and its last packets have landed.
+   */
+  run(run: CleanRun): Promise<{
+    /** After the totals, before the drop counters are read (e.g. the original policy written back). */
+    settle?: () => Promise<void>;
+    verdict: (end: CleanEnd) => Verdict<D> | Promise<Verdict<D>>;
+  }>;
+}
+
+export function durationMs(lab: Lab, normalSeconds: number, quickSeconds: number): number {
+  return (lab.options.quick ? quickSeconds : normalSeconds) * 1000;
+}
+
+/** A scenario on the shared skeleton: clean streams throughout, then totals, drops and the verdict. */
+export function defineCleanScenario<D extends object>(spec: CleanScenarioSpec<D>): Scenario<D> {
+  const scenario: Scenario<D> = {
+    name: spec.name,
+    description: spec.description,
+    async run(lab: Lab, progress: Progress) {
+      const started = lab.now();
+      const before = await lab.dropsByReason();
+      const duration = durationMs(lab, spec.seconds.normal, spec.seconds.quick);
+      const sources = await lab.cleanStreams(lab.options.streams, duration / 1000);
+      const extra: Source[] = [];
+      const run: CleanRun = {
+        lab,
+        progress,
+        sources,
+        duration,
+        started,
+        send(source) {
+          extra.push(source);
+          lab.addSource(source);
+          return source;
+        },
+        play: (at) => runFor(lab, duration, progress, at),
+        gaveUp: (what) => (error) => lab.event(`${spec.name}: gave up waiting for ${what}: ${String(error)}`),
+      };
+      const { settle, verdict } = await spec.run(run);
+      lab.removeSources(extra);
+      const totals = await finishClean(lab, sources);
+      lab.onDeliver = null;
+      await settle?.();
+      const drops = diffDrops(before, await lab.dropsByReason());
+      const failures: string[] = [];
+      const judged = await verdict({ totals, drops, failures });
+      if (spec.cleanOnly && Object.keys(drops).length > 0)
+        failures.push(`appliances dropped clean traffic: ${JSON.stringify(drops)}`);
+      if (judged.restore) {
+        progress(1, judged.restore.note);
+        await judged.restore.action();
+      }
+      const out = result(scenario, started, lab, {
+        clean: totals,
+        attackSent: judged.attackSent,
+        attackDelivered: judged.attackDelivered,
+        drops: judged.drops ?? drops,
+        failures,
+        details: judged.details,
+      });
+      return judged.skipped ? { ...out, verdict: "skipped" } : out;
+    },
+  };
+  return scenario;
+}
+
+function result<D extends object>(
   scenario: Pick<Scenario, "name" | "description">,
   startedAt: number,
   lab: Lab,
   parts: {
-    clean: Awaited<ReturnType<typeof finishClean>>;
+    clean: CleanTotals;
     attackSent?: number;
     attackDelivered?: number;
     drops: Record<string, number>;
     failures: string[];
-    details?: Record<string, unknown>;
+    details: D;
   },
-): ScenarioResult {
+): ScenarioResult<D> {
   const attackSent = parts.attackSent ?? 0;
   const attackDelivered = parts.attackDelivered ?? 0;
   return {

@@ -5,13 +5,13 @@
  * on a fleet whose every target is healthy, so a button never takes the last appliance away. An
  * action during a scenario can break that scenario's expectations; the timeline shows which came first.
  */
-import { ATTACKER_SOURCE, streamDestination, streamSource } from "../addressing.ts";
+import { ATTACKER_SOURCE, streamSource } from "../addressing.ts";
 import type { Flow } from "../gwlb/emulator.ts";
 import type { Lab } from "../lab.ts";
-import { SyntheticStream } from "../media/synthetic-stream.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
-import { LAB_RATE_CEILING_PPS } from "../scenarios/attacks.ts";
-import { attackSource, type Source } from "../sources.ts";
+import { attackFlow, LAB_RATE_CEILING_PPS } from "../scenarios/attacks.ts";
+import { diffDrops } from "../scenarios/scenario.ts";
+import { attackSource, type Source, wellFormed } from "../sources.ts";
 import type { ActionAnswer } from "./protocol.ts";
 
 const ATTACK_SECONDS = 5;
@@ -104,12 +104,8 @@ export class OperatorActions {
     this.attacking = true;
     const lab = this.lab;
     const now = lab.now();
-    const valid = (ssrc: number) => {
-      const stream = new SyntheticStream({ bitrate: 2_000_000, ssrc });
-      return () => stream.next(lab.now());
-    };
-    const flow = (label: string, src: string, dstPort: number) =>
-      lab.flow({ src, dst: streamDestination(0).address, dstPort, label, attack: true });
+    const valid = (ssrc: number) => wellFormed(ssrc, () => lab.now(), 2_000_000);
+    const flow = (label: string, src: string, dstPort: number) => attackFlow(lab, label, src, dstPort);
     const live = this.pipeline?.mediaConnect.liveSession(this.pipeline.contributors[0].spec);
     const hijacked: Flow = live?.source.flow ?? (await flow("operator-hijack", streamSource(94), 5004));
     const sources: Source[] = [
@@ -141,9 +137,7 @@ export class OperatorActions {
       await lab.sleep(300);
       lab.deliveryListeners.delete(count);
       const after = await lab.dropsByReason();
-      const dropped = Object.entries(after)
-        .map(([reason, n]) => [reason, n - (before[reason] ?? 0)] as const)
-        .filter(([, n]) => n > 0)
+      const dropped = Object.entries(diffDrops(before, after))
         .map(([reason, n]) => `${reason} ${n}`)
         .join(", ");
       const sent = sources.reduce((n, s) => n + s.sent, 0);

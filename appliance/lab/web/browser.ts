@@ -43,7 +43,7 @@ export async function launchChromium(): Promise<Chromium> {
   return {
     browser,
     close: async () => {
-      await browser.close().catch(() => {});
+      await browser.close().catch(() => {}); // a browser that already died has nothing left to close
       rmSync(profile, { recursive: true, force: true });
     },
   };

@@ -72,7 +72,7 @@ export class Player {
     hls.loadSource(url);
     hls.attachMedia(this.video);
     this.hls = hls;
-    this.video.play().catch(() => {});
+    this.video.play().catch(() => {}); // an autoplay refusal leaves it paused, as the page then shows
   }
 
   private watch(): void {
@@ -94,7 +94,7 @@ export class Player {
       // It had started playing and now does not advance: a stall until it moves again.
       this.stalledSince = now;
     }
-    if (video.paused && this.lastTime > 0) video.play().catch(() => {});
+    if (video.paused && this.lastTime > 0) video.play().catch(() => {}); // refused now, asked again on the next watch()
   }
 
   stats(): PlayerStats {

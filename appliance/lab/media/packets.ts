@@ -1,12 +1,15 @@
 /**
- * Packets for the appliance tests, built byte by byte with the wire codec: what GWLB would send for a
- * MediaConnect → MediaLive RTP/MPEG-TS flow, and the ways an attacker or a broken encoder bends it.
+ * Packets built byte by byte with the wire codec, for the appliance tests and the fuzzer: what GWLB
+ * sends for a MediaConnect → MediaLive RTP/MPEG-TS flow, and the pieces to bend it the way an attacker
+ * or a broken encoder does. Counters advance per call rather than with time (the lab's
+ * SyntheticStream is the timed stream).
  */
+import { amazonOptions, buildGeneve, EtherType, type GeneveOption } from "../../wire/geneve.ts";
+import { buildIpv4Udp, buildIpv6Udp } from "../../wire/ip.ts";
+import { ContinuityCounters, esPacket, patSection, pmtSection, psiPacket } from "./mpegts.ts";
+import { RTP_HEADER_LENGTH, type RtpHeaderFields, writeRtpHeader } from "./rtp.ts";
 
-import { patSection, pmtSection, psiPacket } from "../../appliance/lab/media/mpegts.ts";
-import { amazonOptions, buildGeneve, EtherType, type GeneveOption } from "../../appliance/wire/geneve.ts";
-import { buildIpv4Udp, buildIpv6Udp } from "../../appliance/wire/ip.ts";
-import { TS_PACKET_SIZE } from "../../appliance/wire/mpegts.ts";
+export { esPacket };
 
 export const PMT_PID = 0x1000;
 export const VIDEO_PID = 0x100;
@@ -34,18 +37,9 @@ export function pmtPacket(
   );
 }
 
-export function esPacket(pid: number, cc: number, fill = 0xaa): Buffer {
-  const packet = Buffer.alloc(TS_PACKET_SIZE, fill);
-  packet[0] = 0x47;
-  packet[1] = pid >>> 8;
-  packet[2] = pid & 0xff;
-  packet[3] = 0x10 | (cc & 0x0f);
-  return packet;
-}
-
 /** A TS program: PAT and PMT first in every N-th RTP packet, video and audio with running counters. */
 export class TsProgram {
-  private readonly cc = new Map<number, number>();
+  private readonly cc = new ContinuityCounters();
   private count = 0;
   readonly esPids: readonly number[];
   readonly version: number;
@@ -55,41 +49,25 @@ export class TsProgram {
     this.version = version;
   }
 
-  private next(pid: number): number {
-    const value = ((this.cc.get(pid) ?? -1) + 1) & 0x0f;
-    this.cc.set(pid, value);
-    return value;
-  }
-
   /** Seven TS packets (one RTP payload); PSI every 10th call. */
   payload(): Buffer {
     const packets: Buffer[] = [];
     if (this.count++ % 10 === 0) {
-      packets.push(patPacket(this.next(0)), pmtPacket(this.next(PMT_PID), this.esPids, this.version));
+      packets.push(patPacket(this.cc.next(0)), pmtPacket(this.cc.next(PMT_PID), this.esPids, this.version));
     }
     while (packets.length < 7) {
       const pid = packets.length % 3 === 2 && this.esPids.length > 1 ? this.esPids[1] : this.esPids[0];
-      packets.push(esPacket(pid, this.next(pid)));
+      packets.push(esPacket(pid, this.cc.next(pid)));
     }
     return Buffer.concat(packets);
   }
 }
 
-export interface RtpFields {
-  sequence: number;
-  timestamp: number;
-  ssrc: number;
-  payloadType?: number;
-  version?: number;
-}
+export type RtpFields = Omit<RtpHeaderFields, "marker">;
 
 export function rtpPacket(fields: RtpFields, payload: Buffer): Buffer {
-  const header = Buffer.alloc(12);
-  header[0] = (fields.version ?? 2) << 6;
-  header[1] = (fields.payloadType ?? 33) & 0x7f;
-  header.writeUInt16BE(fields.sequence & 0xffff, 2);
-  header.writeUInt32BE(fields.timestamp >>> 0, 4);
-  header.writeUInt32BE(fields.ssrc >>> 0, 8);
+  const header = Buffer.alloc(RTP_HEADER_LENGTH);
+  writeRtpHeader(header, fields);
   return Buffer.concat([header, payload]);
 }
 
@@ -112,15 +90,28 @@ export function gwlbOptions(flowCookie = 0x0badf00d): GeneveOption[] {
   return amazonOptions({ endpointId: 0x0e1234567890abcdn, attachmentId: 0x0a0000000000beefn, flowCookie });
 }
 
-/** The GENEVE datagram GWLB would send for this inner UDP payload. */
+/** The GENEVE datagram GWLB sends for this inner UDP payload, and how long its inner packet is. */
+export function gwlbDatagram(
+  flow: FlowAddress,
+  payload: Buffer,
+  options: GeneveOption[],
+): { datagram: Buffer; innerLength: number } {
+  const v6 = flow.src.includes(":");
+  const address = { src: flow.src, dst: flow.dst, srcPort: flow.srcPort, dstPort: flow.dstPort };
+  const inner = (v6 ? buildIpv6Udp : buildIpv4Udp)({ ...address, ttl: flow.ttl, payload });
+  return {
+    datagram: buildGeneve({ protocolType: v6 ? EtherType.ipv6 : EtherType.ipv4, options, inner }),
+    innerLength: inner.length,
+  };
+}
+
+/** The GENEVE datagram GWLB sends for this inner UDP payload. */
 export function geneveUdp(
   flow: FlowAddress,
   payload: Buffer,
   options: GeneveOption[] = gwlbOptions(),
 ): Buffer {
-  const v6 = flow.src.includes(":");
-  const inner = (v6 ? buildIpv6Udp : buildIpv4Udp)({ ...flow, payload });
-  return buildGeneve({ protocolType: v6 ? EtherType.ipv6 : EtherType.ipv4, options, inner });
+  return gwlbDatagram(flow, payload, options).datagram;
 }
 
 /** A clean RTP/MPEG-TS stream on one flow: each call returns the next GENEVE datagram. */
