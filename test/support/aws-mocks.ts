@@ -13,8 +13,7 @@ import { MediaLiveClient } from "@aws-sdk/client-medialive";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { type AwsStub, mockClient } from "aws-sdk-client-mock";
 
-// client-mediaconnect is pinned to an older SDK release than the mock's types expect.
-// biome-ignore lint/suspicious/noExplicitAny: the narrow cast DESIGN.md describes for that one client
+// biome-ignore lint/suspicious/noExplicitAny: client-mediaconnect is pinned to an older SDK release than the mock's types (docs/aws-facts.md)
 export type AnyStub = AwsStub<any, any, any>;
 
 export const FLOW_ARN =
