@@ -19,7 +19,7 @@ import { MAX_DATAGRAM_BYTES } from "../appliance/dataplane/io/receive-loop.ts";
 import { buildNative, type NativeTarget } from "../appliance/native/build.ts";
 import { HOST_TARGET } from "../appliance/native/layout.ts";
 import { mutate, seededRandom } from "../appliance/wire/mutate.ts";
-import { DROP_REASONS } from "../contracts/appliance-metrics.ts";
+import { DROP_REASONS, PrometheusMetric } from "../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../contracts/policy.ts";
 import { ApplianceProcess, GwlbPeer } from "../test/support/appliance-process.ts";
 import { CleanStream, DEFAULT_FLOW } from "../test/support/packets.ts";
@@ -130,7 +130,7 @@ async function live(): Promise<boolean> {
     const rssAfter = Number(
       /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${appliance.proc.pid}/status`, "utf8"))?.[1],
     );
-    const received = await appliance.metric("stream_intel_packets_received_total");
+    const received = await appliance.metric(PrometheusMetric.packetsReceived);
     console.log(
       `live daemon (${ioBackend} I/O): ${liveIterations.toLocaleString()} datagrams, ${received.toLocaleString()} received, clean ${back}/${cleanSent.size} back, healthy ${healthy}, RSS ${(rssBefore / 1024).toFixed(0)} → ${(rssAfter / 1024).toFixed(0)} MiB`,
     );
@@ -151,7 +151,7 @@ async function edges(appliance: ApplianceProcess, gwlb: GwlbPeer): Promise<boole
   const random = seededRandom(seed + 2);
   const clean = new CleanStream({ ...DEFAULT_FLOW, src: "10.0.2.201", srcPort: 47001 }).next();
   const sent = { zero: 200, truncated: clean.length - 1, oversize: 200 };
-  const before = await appliance.metric("stream_intel_packets_received_total");
+  const before = await appliance.metric(PrometheusMetric.packetsReceived);
   const send = async (datagram: Buffer, i: number) => {
     gwlb.socket.send(datagram, 6081, appliance.address);
     if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -164,14 +164,14 @@ async function edges(appliance: ApplianceProcess, gwlb: GwlbPeer): Promise<boole
   }
   const total = sent.zero + sent.truncated + sent.oversize;
   await appliance.waitFor(
-    async () => (await appliance.metric("stream_intel_packets_received_total")) - before >= total,
+    async () => (await appliance.metric(PrometheusMetric.packetsReceived)) - before >= total,
     "every edge datagram read",
     10_000,
   );
-  const oversize = await appliance.metric("stream_intel_packets_dropped_total", {
+  const oversize = await appliance.metric(PrometheusMetric.packetsDropped, {
     reason: "datagram_oversize",
   });
-  const forwarded = await appliance.metric("stream_intel_packets_forwarded_total");
+  const forwarded = await appliance.metric(PrometheusMetric.packetsForwarded);
   const healthy = (await appliance.health()).status === 200;
   console.log(
     `edge datagrams (${ioBackend}): ${sent.zero} zero-length, ${sent.truncated} truncated (every length), ${sent.oversize} larger than a ${MAX_DATAGRAM_BYTES}-byte slot → read ${total}, ${oversize} counted datagram_oversize, ${forwarded} returned, healthy ${healthy}`,

@@ -2,9 +2,11 @@
  * The lab: a GWLB emulator in front of N real appliances, the sources that feed it and the sink
  * behind it. Scenarios use this to run traffic, break things and read what happened.
  */
+
 import { renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import type { PolicyInput } from "../../contracts/policy.ts";
 import { streamDestination, streamSource } from "./addressing.ts";
 import { type ApplianceHandle, Fleet, type Sample, sum } from "./appliances/fleet.ts";
@@ -257,7 +259,7 @@ export class Lab {
     const samples = await this.metrics();
     const out: Record<string, number> = {};
     for (const s of samples) {
-      if (s.name === "stream_intel_packets_dropped_total" && s.value > 0)
+      if (s.name === PrometheusMetric.packetsDropped && s.value > 0)
         out[s.labels.reason] = (out[s.labels.reason] ?? 0) + s.value;
     }
     return out;
@@ -266,7 +268,7 @@ export class Lab {
   async policyGenerations(): Promise<number[]> {
     return Promise.all(
       this.fleet.appliances.map(async (a) =>
-        sum(await this.fleet.metrics(a.index), "stream_intel_policy_generation"),
+        sum(await this.fleet.metrics(a.index), PrometheusMetric.policyGeneration),
       ),
     );
   }

@@ -8,7 +8,6 @@
  */
 import { WireError } from "./errors.ts";
 
-export const GENEVE_PORT = 6081;
 export const GENEVE_HEADER_LENGTH = 8;
 export const AMAZON_OPTION_CLASS = 0x0108;
 export const AmazonOption = { endpointId: 1, attachmentId: 2, flowCookie: 3 } as const;

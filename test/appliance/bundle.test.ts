@@ -82,7 +82,7 @@ describe("appliance bundle", () => {
       entry: opt.bundle,
     });
     await appliance.waitHealthy();
-    expect(await appliance.metric("stream_intel_workers")).toBe(2);
+    expect(await appliance.metric(PrometheusMetric.workers)).toBe(2);
     expect(await appliance.metric(PrometheusMetric.ioBackend, { backend: "native" })).toBe(2);
     expect(logLines(appliance).find((l) => l.event === "io_backend")?.addon).toBe(
       path.join(opt.dir, bundledName(HOST_TARGET)),

@@ -2,7 +2,9 @@
  * Fault drills: each breaks one thing the way production breaks, measures packets lost, time to
  * detect and time to recover, and fails when a bound is broken.
  */
+
 import { existsSync, renameSync } from "node:fs";
+import { PrometheusMetric } from "../../../contracts/appliance-metrics.ts";
 import { streamDestination, streamSource } from "../addressing.ts";
 import { sum } from "../appliances/fleet.ts";
 import type { Lab } from "../lab.ts";
@@ -63,7 +65,7 @@ export const slowAppliance: Scenario = {
     const watch = async () => {
       const deadline = lab.now() + 6000;
       while (lab.now() < deadline && !detectedAt) {
-        if ((await metricOf(lab, victim.index, "stream_intel_forwarding_stalled")) === 1)
+        if ((await metricOf(lab, victim.index, PrometheusMetric.forwardingStalled)) === 1)
           detectedAt = lab.now();
         if (victim.state !== "healthy") healthFailedWhileSlow = true;
         await lab.sleep(100);
@@ -92,7 +94,7 @@ export const slowAppliance: Scenario = {
           lab.event(`appliance ${victim.index + 1}: CPU cap lifted`);
           await lab
             .waitFor(
-              async () => (await metricOf(lab, victim.index, "stream_intel_forwarding_stalled")) === 0,
+              async () => (await metricOf(lab, victim.index, PrometheusMetric.forwardingStalled)) === 0,
               "stall cleared",
               8000,
             )
@@ -135,7 +137,7 @@ export const policySourceDown: Scenario = {
   async run(lab: Lab, progress: Progress) {
     const { started, before, duration, sources } = await beginClean(lab, 12, 6);
     const failuresBefore = await Promise.all(
-      lab.fleet.appliances.map((a) => metricOf(lab, a.index, "stream_intel_policy_reload_failures_total")),
+      lab.fleet.appliances.map((a) => metricOf(lab, a.index, PrometheusMetric.policyReloadFailures)),
     );
     const away = `${lab.policyFile}.unavailable`;
     let removedAt = 0;
@@ -154,7 +156,7 @@ export const policySourceDown: Scenario = {
               async () => {
                 const now = await Promise.all(
                   lab.fleet.appliances.map((a) =>
-                    metricOf(lab, a.index, "stream_intel_policy_reload_failures_total"),
+                    metricOf(lab, a.index, PrometheusMetric.policyReloadFailures),
                   ),
                 );
                 return now.every((n, i) => n > failuresBefore[i]);
@@ -211,8 +213,8 @@ export const burst: Scenario = {
   async run(lab: Lab, progress: Progress) {
     const { started, before, duration, sources } = await beginClean(lab, 12, 6);
     const target = lab.emulator.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
-    const socketDropsBefore = await metricOf(lab, target.index, "stream_intel_socket_receive_drops_total");
-    const readBefore = await metricOf(lab, target.index, "stream_intel_packets_received_total");
+    const socketDropsBefore = await metricOf(lab, target.index, PrometheusMetric.socketDrops);
+    const readBefore = await metricOf(lab, target.index, PrometheusMetric.packetsReceived);
     let readAfterBurst = 0;
     let burstEndedAt = 0;
     let recoveredAt = 0;
@@ -246,7 +248,7 @@ export const burst: Scenario = {
           await lab
             .waitFor(
               async () => {
-                if ((await metricOf(lab, target.index, "stream_intel_forwarding_stalled")) === 1)
+                if ((await metricOf(lab, target.index, PrometheusMetric.forwardingStalled)) === 1)
                   stallSeen = true;
                 return onTarget.every((s, i) => s.stats!.received > receivedAt[i] + 5);
               },
@@ -257,13 +259,12 @@ export const burst: Scenario = {
               recoveredAt = lab.now();
             })
             .catch(() => {});
-          readAfterBurst = await metricOf(lab, target.index, "stream_intel_packets_received_total");
+          readAfterBurst = await metricOf(lab, target.index, PrometheusMetric.packetsReceived);
         },
       ],
     ]);
     const totals = await finishClean(lab, sources);
-    const socketDrops =
-      (await metricOf(lab, target.index, "stream_intel_socket_receive_drops_total")) - socketDropsBefore;
+    const socketDrops = (await metricOf(lab, target.index, PrometheusMetric.socketDrops)) - socketDropsBefore;
     const drops = diffDrops(before, await lab.dropsByReason());
     const failures: string[] = [];
     // A receive loop fast enough to read the whole burst (the native backend on a quiet host) leaves the

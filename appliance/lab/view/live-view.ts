@@ -3,7 +3,9 @@
  * forwarded packets per second, flows and drops by reason; the current scenario's progress; the
  * latest events. Redrawn in place on a terminal; on a pipe (CI), a plain line every few seconds.
  */
+
 import pc from "picocolors";
+import { PrometheusMetric } from "../../../contracts/appliance-metrics.ts";
 import { sum } from "../appliances/fleet.ts";
 import type { Lab } from "../lab.ts";
 
@@ -63,7 +65,7 @@ export class LiveView {
     const rows: string[] = [];
     for (const appliance of this.lab.fleet.appliances) {
       const samples = await this.lab.fleet.metrics(appliance.index);
-      const forwarded = sum(samples, "stream_intel_packets_forwarded_total");
+      const forwarded = sum(samples, PrometheusMetric.packetsForwarded);
       const pps =
         seconds > 0 && this.lastForwarded[appliance.index] !== undefined
           ? (forwarded - this.lastForwarded[appliance.index]) / seconds
@@ -71,7 +73,7 @@ export class LiveView {
       this.lastForwarded[appliance.index] = forwarded;
       const target = this.lab.emulator.targets[appliance.index];
       const drops = samples
-        .filter((s) => s.name === "stream_intel_packets_dropped_total" && s.value > 0)
+        .filter((s) => s.name === PrometheusMetric.packetsDropped && s.value > 0)
         .map((s) => `${s.labels.reason} ${s.value}`)
         .join(", ");
       const state =

@@ -4,6 +4,7 @@
  * (loss, added latency p99 over the second, TS continuity at the sink), the contributors and the
  * whitelist. The dashboard draws it live and lab-report.html draws the whole run from it.
  */
+import { PrometheusMetric } from "../../../contracts/appliance-metrics.ts";
 import { type Sample as MetricSample, sum } from "../appliances/fleet.ts";
 import type { Lab, LabEvent } from "../lab.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
@@ -43,7 +44,7 @@ export function timelineEvent(event: LabEvent): TimelineEvent {
 function dropsByReason(samples: MetricSample[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const s of samples)
-    if (s.name === "stream_intel_packets_dropped_total")
+    if (s.name === PrometheusMetric.packetsDropped)
       out[s.labels.reason] = (out[s.labels.reason] ?? 0) + s.value;
   return out;
 }
@@ -103,7 +104,7 @@ export class Telemetry {
     const lab = this.lab;
     const metrics = await Promise.all(lab.fleet.appliances.map((a) => lab.fleet.metrics(a.index)));
     const at = lab.now();
-    const forwarded = metrics.map((m) => sum(m, "stream_intel_packets_forwarded_total"));
+    const forwarded = metrics.map((m) => sum(m, PrometheusMetric.packetsForwarded));
     const drops = metrics.map(dropsByReason);
     const seconds = this.last ? (at - this.last.at) / 1000 : 0;
     // A counter that went backwards belongs to a restarted appliance: its whole value is new.
@@ -122,7 +123,7 @@ export class Telemetry {
         state: target.state,
         up: a.process !== null,
         forwardedPerSecond: a.process ? rate(forwarded[i], this.last?.forwarded[i]) : 0,
-        flows: a.process ? sum(metrics[i], "stream_intel_active_flows") : 0,
+        flows: a.process ? sum(metrics[i], PrometheusMetric.activeFlows) : 0,
         dropsPerSecond,
         dropsTotal: Object.fromEntries(Object.entries(drops[i]).filter(([, n]) => n > 0)),
       };
