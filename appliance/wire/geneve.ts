@@ -7,6 +7,7 @@
  * and tests.
  */
 import { WireError } from "./errors.ts";
+import { GENEVE_STATUS_REASON, GeneveStatus } from "./status.ts";
 
 export const GENEVE_HEADER_LENGTH = 8;
 export const AMAZON_OPTION_CLASS = 0x0108;
@@ -44,16 +45,7 @@ const OPTION_LENGTH_MASK = 0x1f;
 /** The only version RFC 8926 defines; a tunnel endpoint MUST drop any other. */
 const GENEVE_VERSION = 0;
 
-/** Result codes of `parseGeneve`, one per reason a datagram is refused. */
-export const GeneveStatus = {
-  ok: 0,
-  malformed: 1,
-  unsupportedProtocol: 2,
-  gwlbOptionsMissing: 3,
-  unknownVersion: 4,
-  criticalOption: 5,
-  controlPacket: 6,
-} as const;
+export { GeneveStatus };
 
 /** Where things are in one received datagram; reused from packet to packet. */
 export class GeneveHeader {
@@ -228,9 +220,10 @@ export function amazonOptions(ids: {
 export function decodeGeneve(buf: Buffer): DecodedGeneve {
   const header = new GeneveHeader();
   const status = parseGeneve(buf, buf.length, header);
-  if (status === GeneveStatus.malformed) throw new WireError("geneve_malformed", "malformed GENEVE datagram");
+  if (status === GeneveStatus.malformed)
+    throw new WireError(GENEVE_STATUS_REASON[status], "malformed GENEVE datagram");
   if (status === GeneveStatus.unknownVersion)
-    throw new WireError("geneve_unknown_version", `GENEVE version ${header.version} is unknown`);
+    throw new WireError(GENEVE_STATUS_REASON[status], `GENEVE version ${header.version} is unknown`);
   const options: GeneveOption[] = [];
   let offset = GENEVE_HEADER_LENGTH;
   while (offset < header.innerOffset) {

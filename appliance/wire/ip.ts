@@ -5,15 +5,11 @@
  */
 import { formatAddress, parseAddress } from "../../contracts/cidr.ts";
 import { WireError } from "./errors.ts";
+import { INNER_STATUS_REASON, InnerStatus } from "./status.ts";
 
 export const IpProtocol = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 } as const;
 
-export const InnerStatus = {
-  ok: 0,
-  ipMalformed: 1,
-  ipChecksum: 2,
-  udpMalformed: 3,
-} as const;
+export { InnerStatus };
 
 const IPV6_HOP_BY_HOP = 0;
 const IPV6_ROUTING = 43;
@@ -261,17 +257,20 @@ export interface DecodedUdp {
   payload: Buffer;
 }
 
-const INNER_REASON = ["", "ip_malformed", "ip_checksum", "udp_malformed"];
-
 /** Allocating decoder for an inner IPv4/IPv6 UDP packet; throws WireError naming the reason. */
 export function decodeIpUdp(buf: Buffer): DecodedUdp {
   const view = new InnerPacket();
   const version = buf.length > 0 ? buf[0] >>> 4 : 0;
   const status = parseInner(buf, 0, buf.length, version === 6, view);
-  if (status !== InnerStatus.ok)
-    throw new WireError(INNER_REASON[status], `inner packet rejected: ${INNER_REASON[status]}`);
+  if (status !== InnerStatus.ok) {
+    const reason = INNER_STATUS_REASON[status as keyof typeof INNER_STATUS_REASON];
+    throw new WireError(reason, `inner packet rejected: ${reason}`);
+  }
   if (view.protocol !== IpProtocol.udp)
-    throw new WireError("udp_malformed", `protocol ${view.protocol} is not UDP`);
+    throw new WireError(
+      INNER_STATUS_REASON[InnerStatus.udpMalformed],
+      `protocol ${view.protocol} is not UDP`,
+    );
   return {
     family: view.family,
     src: formatAddress(view.family, view.src),

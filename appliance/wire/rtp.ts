@@ -1,6 +1,8 @@
 /** RTP fixed header (RFC 3550 §5.1), read in place. */
 
-export const RtpStatus = { ok: 0, malformed: 1, badVersion: 2 } as const;
+import { RtpStatus } from "./status.ts";
+
+export { RtpStatus };
 
 export class RtpHeader {
   version = 0;

@@ -25,6 +25,7 @@ import {
   tsDiscontinuity,
 } from "../../wire/mpegts.ts";
 import type { RtpHeader } from "../../wire/rtp.ts";
+import { PSI_STATUS_REASON } from "../../wire/status.ts";
 import { Action, type CompiledProfile } from "../compiled-policy.ts";
 import { reasonIndex } from "../counters.ts";
 import type { SecurityEvents } from "../security-events.ts";
@@ -34,8 +35,8 @@ const SYNC_LOST = reasonIndex("ts_sync_lost");
 const TRANSPORT_ERROR = reasonIndex("ts_transport_error");
 const CONTINUITY = reasonIndex("ts_continuity");
 const UNEXPECTED_PID = reasonIndex("ts_unexpected_pid");
-const PSI_CRC = reasonIndex("ts_psi_crc");
-const PSI_LENGTH = reasonIndex("ts_psi_length");
+const PSI_CRC = reasonIndex(PSI_STATUS_REASON.badCrc);
+const PSI_LENGTH = reasonIndex(PSI_STATUS_REASON.badLength);
 
 /** PIDs a flow tracks; a program has a handful (PAT, PMT, video, audio, PCR, SI tables). */
 export const PIDS_PER_FLOW = 16;
