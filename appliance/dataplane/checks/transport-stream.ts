@@ -21,8 +21,11 @@ import {
   readPat,
   readPmt,
   TS_PACKET_SIZE,
-  TS_SYNC_BYTE,
+  tsContinuity,
   tsDiscontinuity,
+  tsPid,
+  tsSynced,
+  tsTransportError,
 } from "../../wire/mpegts.ts";
 import type { RtpHeader } from "../../wire/rtp.ts";
 import { PSI_STATUS_REASON } from "../../wire/status.ts";
@@ -56,13 +59,6 @@ const ALERTED_TRANSPORT = 1;
 const ALERTED_PID = 2;
 const ALERTED_CONTINUITY = 4;
 const ALERTED_PSI = 8;
-
-// TS packet header (4 bytes): sync, TEI|PUSI|priority|PID(13), scrambling|adaptation control|CC.
-const TS_FLAGS_PID = 1;
-const TS_PID_LOW = 2;
-const TS_CONTROL = 3;
-const TEI = 0x80;
-const HAS_PAYLOAD = 0x10;
 
 export class TransportStream {
   private flags = new Uint8Array(0);
@@ -132,9 +128,9 @@ export class TransportStream {
     this.alerted = 0;
     const end = rtp.payloadOffset + length;
     for (let offset = rtp.payloadOffset; offset < end; offset += TS_PACKET_SIZE) {
-      if (buf[offset] !== TS_SYNC_BYTE) return this.events.drop(SYNC_LOST, id, null);
-      const pid = ((buf[offset + TS_FLAGS_PID] & 0x1f) << 8) | buf[offset + TS_PID_LOW];
-      if ((buf[offset + TS_FLAGS_PID] & TEI) !== 0 && profile.transportError !== Action.off) {
+      if (!tsSynced(buf, offset)) return this.events.drop(SYNC_LOST, id, null);
+      const pid = tsPid(buf, offset);
+      if (tsTransportError(buf, offset) && profile.transportError !== Action.off) {
         if (profile.transportError === Action.drop) return this.events.drop(TRANSPORT_ERROR, id, null);
         this.alertOnce(ALERTED_TRANSPORT, TRANSPORT_ERROR, id, pid);
       }
@@ -323,9 +319,8 @@ export class TransportStream {
     if (profile.continuity === Action.off) return FINE;
     if (slot < 0) slot = this.addPid(pid);
     if (slot < 0) return FINE;
-    const control = buf[offset + TS_CONTROL];
-    if ((control & HAS_PAYLOAD) === 0) return FINE; // no payload: the counter does not advance
-    const cc = control & 0x0f;
+    const cc = tsContinuity(buf, offset);
+    if (cc < 0) return FINE; // no payload: the counter does not advance
     const previous = this.wCc[slot];
     this.wCc[slot] = cc;
     if (previous === CC_UNKNOWN || cc === previous) return FINE; // first sight, or the one allowed duplicate
