@@ -67,27 +67,29 @@ export class RtpHeader {
 }
 
 export function parseRtp(buf: Buffer, offset: number, length: number, out: RtpHeader): number {
-  if (length < FIXED_HEADER_LENGTH)
-    return length > 0 && buf[offset + FLAGS] >>> 6 !== RTP_VERSION
-      ? RtpStatus.badVersion
-      : RtpStatus.malformed;
+  if (length <= 0) return RtpStatus.malformed;
   const b0 = buf[offset + FLAGS];
-  out.version = b0 >>> 6;
-  if (out.version !== RTP_VERSION) return RtpStatus.badVersion;
+  const version = b0 >>> 6;
+  out.version = version;
+  // A wrong version says more than a short packet does.
+  if (version !== RTP_VERSION) return RtpStatus.badVersion;
+  if (length < FIXED_HEADER_LENGTH) return RtpStatus.malformed;
   const b1 = buf[offset + MARKER_PAYLOAD_TYPE];
   out.marker = (b1 & MARKER) !== 0;
   out.payloadType = b1 & PAYLOAD_TYPE_MASK;
   out.sequence = (buf[offset + SEQUENCE] << 8) | buf[offset + SEQUENCE + 1];
   out.timestamp = buf.readUInt32BE(offset + TIMESTAMP);
   out.ssrc = buf.readUInt32BE(offset + SSRC);
-  out.csrcCount = b0 & CSRC_COUNT_MASK;
-  let header = FIXED_HEADER_LENGTH + out.csrcCount * CSRC_LENGTH;
+  const csrcs = b0 & CSRC_COUNT_MASK;
+  out.csrcCount = csrcs;
+  let header = FIXED_HEADER_LENGTH + csrcs * CSRC_LENGTH;
   if (header > length) return RtpStatus.malformed;
   if (b0 & FLAG_EXTENSION) {
-    if (header + EXTENSION_HEADER_LENGTH > length) return RtpStatus.malformed;
-    const extension = offset + header + EXTENSION_LENGTH;
-    const words = (buf[extension] << 8) | buf[extension + 1];
-    header += EXTENSION_HEADER_LENGTH + (words << 2);
+    const extension = header + EXTENSION_HEADER_LENGTH;
+    if (extension > length) return RtpStatus.malformed;
+    const words =
+      (buf[offset + header + EXTENSION_LENGTH] << 8) | buf[offset + header + EXTENSION_LENGTH + 1];
+    header = extension + words * 4;
     if (header > length) return RtpStatus.malformed;
   }
   let padding = 0;
