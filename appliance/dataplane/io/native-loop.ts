@@ -12,13 +12,14 @@ import { performance } from "node:perf_hooks";
 import { Counter } from "../counters.ts";
 import type { NativeIo } from "./native-addon.ts";
 import {
-  countOversize,
+  inspectDatagram,
   type ListeningInfo,
   type LoopContext,
   type LoopOptions,
   MAX_DATAGRAM_BYTES,
   type ReceiveLoop,
   recordProcessing,
+  Verdict,
 } from "./receive-loop.ts";
 
 /** Datagrams per recvmmsg/sendmmsg (the batched C echo in the benchmark uses the same). */
@@ -35,7 +36,7 @@ export function startNativeLoop(
   options: LoopOptions,
   context: LoopContext,
 ): { loop: ReceiveLoop; info: ListeningInfo } {
-  const { inspector, counters } = context;
+  const { counters } = context;
   const data = new ArrayBuffer(BATCH * MAX_DATAGRAM_BYTES);
   const lengths = new Int32Array(BATCH);
   const verdicts = new Uint8Array(BATCH);
@@ -79,20 +80,9 @@ export function startNativeLoop(
       let t = performance.now();
       for (let i = 0; i < n; i++) {
         const length = lengths[i];
-        let verdict = 0;
-        if (length > MAX_DATAGRAM_BYTES) {
-          countOversize(counters, length);
-        } else {
-          try {
-            if (inspector.inspect(slots[i], length, t) === 0) verdict = 1;
-          } catch (error) {
-            // Never reached by design; if a bug slips through, the loop survives and the packet is dropped.
-            counters[Counter.sendErrors]++;
-            report(`inspect threw: ${(error as Error).stack ?? error}`);
-          }
-        }
-        verdicts[i] = verdict;
-        if (verdict === 1) {
+        const forward = inspectDatagram(context, slots[i], length, t, report) === Verdict.forward;
+        verdicts[i] = forward ? 1 : 0;
+        if (forward) {
           marked++;
           counters[Counter.forwarded]++;
           counters[Counter.bytesForwarded] += length;
