@@ -31,17 +31,21 @@ interface MetricDefinition {
   read(): Reading;
 }
 
+const flag = (value: boolean) => (value ? 1 : 0);
+
 /** Every series of /metrics but the histogram, in exposition order. */
 function definitions(source: MetricsSource, counters: CounterView): MetricDefinition[] {
+  return [...trafficSeries(source, counters), ...controlSeries(source, counters)];
+}
+
+/** What the receive loops counted: packets, bytes, flows, drops, alerts, rule hits. */
+function trafficSeries(source: MetricsSource, counters: CounterView): MetricDefinition[] {
   const slot = (name: string, help: string, index: number): MetricDefinition => ({
     name,
     help,
     type: "counter",
     read: () => counters.total(index),
   });
-  const perWorker = (read: (worker: number) => number) => () =>
-    Array.from({ length: counters.workers }, (_, w): [Labels, number] => [{ worker: String(w) }, read(w)]);
-  const flag = (value: boolean) => (value ? 1 : 0);
   return [
     slot(PrometheusMetric.packetsReceived, "GENEVE datagrams received", Counter.received),
     slot(PrometheusMetric.bytesReceived, "GENEVE bytes received", Counter.bytesReceived),
@@ -82,6 +86,14 @@ function definitions(source: MetricsSource, counters: CounterView): MetricDefini
       labels: ["rule"],
       read: () => source.ruleNames().map((rule, i) => [{ rule }, counters.rule(i)]),
     },
+  ];
+}
+
+/** The state of the appliance around the loops: flows per loop, policy, health, stalls, I/O backends. */
+function controlSeries(source: MetricsSource, counters: CounterView): MetricDefinition[] {
+  const perWorker = (read: (worker: number) => number) => () =>
+    Array.from({ length: counters.workers }, (_, w): [Labels, number] => [{ worker: String(w) }, read(w)]);
+  return [
     {
       name: PrometheusMetric.activeFlows,
       help: "flows in the flow tables, per worker",

@@ -31,12 +31,8 @@ const ERROR_REPORT_MS = 1000;
 const errnoNames = new Map(Object.entries(os.constants.errno).map(([name, code]) => [code, name]));
 const errnoName = (code: number) => errnoNames.get(code) ?? `errno ${code}`;
 
-export function startNativeLoop(
-  io: NativeIo,
-  options: LoopOptions,
-  context: LoopContext,
-): { loop: ReceiveLoop; info: ListeningInfo } {
-  const { counters } = context;
+/** The socket and the memory it shares with the addon: BATCH receive slots, their lengths and verdicts. */
+function openBatchSocket(io: NativeIo, options: LoopOptions) {
   const data = new ArrayBuffer(BATCH * MAX_DATAGRAM_BYTES);
   const lengths = new Int32Array(BATCH);
   const verdicts = new Uint8Array(BATCH);
@@ -44,7 +40,6 @@ export function startNativeLoop(
   const slots = Array.from({ length: BATCH }, (_, i) =>
     Buffer.from(data, i * MAX_DATAGRAM_BYTES, MAX_DATAGRAM_BYTES),
   );
-  const elapsed = new Float64Array(BATCH);
   const handle = io.open({
     host: options.host,
     port: options.port,
@@ -60,14 +55,30 @@ export function startNativeLoop(
     verdicts,
     stats,
   });
-  let failedBytesSeen = 0;
+  return { handle, lengths, verdicts, stats, slots };
+}
+
+/** context.onError at most once per ERROR_REPORT_MS: a failing socket fails for every batch. */
+function rateLimited(onError: (message: string) => void): (message: string) => void {
   let lastReport = Number.NEGATIVE_INFINITY;
-  const report = (message: string) => {
+  return (message) => {
     const now = performance.now();
     if (now - lastReport < ERROR_REPORT_MS) return;
     lastReport = now;
-    context.onError(message);
+    onError(message);
   };
+}
+
+export function startNativeLoop(
+  io: NativeIo,
+  options: LoopOptions,
+  context: LoopContext,
+): { loop: ReceiveLoop; info: ListeningInfo } {
+  const { counters } = context;
+  const { handle, lengths, verdicts, stats, slots } = openBatchSocket(io, options);
+  const elapsed = new Float64Array(BATCH);
+  const report = rateLimited((message) => context.onError(message));
+  let failedBytesSeen = 0;
 
   const onReadable = () => {
     for (let round = 0; round < ROUNDS; round++) {
