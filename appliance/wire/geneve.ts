@@ -53,7 +53,7 @@ const MAX_OPTIONS_LENGTH = OPTIONS_LENGTH_MASK * 4;
 /** The only version RFC 8926 defines; a tunnel endpoint MUST drop any other. */
 const GENEVE_VERSION = 0;
 
-/** The offsets above, for tools that write or corrupt packets (the per-packet path reads the constants). */
+/** Header and option offsets by name, for code that builds or corrupts datagrams (the fuzzer, generators). */
 export const GENEVE_LAYOUT = {
   versionOptionsLength: VERSION_OPTLEN,
   flags: FLAGS,

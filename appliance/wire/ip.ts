@@ -124,7 +124,7 @@ const UDP_HEADER_LENGTH = 8;
 const TCP_DATA_OFFSET = 12; // top 4 bits, in 4-byte words
 const TCP_HEADER_LENGTH = 20; // without options
 
-/** The offsets above, for tools that write or corrupt packets (the per-packet path reads the constants). */
+/** IPv4 and UDP offsets by name, for code that writes packets in place (the fuzzer, traffic generators). */
 export const IPV4_LAYOUT = {
   versionIhl: IP_VERSION,
   totalLength: V4_TOTAL_LENGTH,

@@ -34,7 +34,7 @@ const AF_LENGTH = 4; // bytes of the adaptation field after this one
 const AF_FLAGS = 5;
 const AF_DISCONTINUITY = 0x80;
 
-/** The offsets above, for tools that write or corrupt packets (the per-packet path reads the constants). */
+/** TS header offsets by name, for generators that write TS packets (sync, PID, continuity counter). */
 export const TS_LAYOUT = {
   sync: SYNC,
   flagsPid: FLAGS_PID,

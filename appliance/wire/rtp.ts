@@ -42,7 +42,7 @@ const EXTENSION_LENGTH = 2; // in 4-byte words, not counting the extension's own
 const EXTENSION_HEADER_LENGTH = 4;
 const RTP_VERSION = 2;
 
-/** The offsets above, for tools that write or corrupt packets (the per-packet path reads the constants). */
+/** RTP offsets by name, for generators that rewrite sequence numbers and timestamps in place. */
 export const RTP_LAYOUT = {
   flags: FLAGS,
   markerPayloadType: MARKER_PAYLOAD_TYPE,
