@@ -72,51 +72,22 @@ export function crc32Mpeg(buf: Buffer, start: number, end: number): number {
   return crc >>> 0;
 }
 
+export function tsSynced(buf: Buffer, packet: number): boolean {
+  return buf[packet + SYNC] === TS_SYNC_BYTE;
+}
+
 export function tsPid(buf: Buffer, packet: number): number {
   return ((buf[packet + FLAGS_PID] & PID_HIGH_MASK) << 8) | buf[packet + PID_LOW];
 }
 
-/** `TsHeaders.pid` of a packet whose sync byte is wrong (no PID is negative). */
-export const TS_NOT_SYNCED = -1;
-/** `TsHeaders.continuity` of a packet without payload, whose counter does not advance. */
-export const TS_NO_PAYLOAD = -1;
-/** TS packets in the largest IP packet: room for any payload GENEVE can carry. */
-const MAX_TS_PACKETS = Math.ceil(65_536 / TS_PACKET_SIZE);
-
-/**
- * The headers of the TS packets in one RTP payload, read in one pass by `readTsHeaders` (one call per
- * payload: a call into this module from a checker costs instructions even when V8 inlines it, and a
- * payload typically carries seven TS packets of four fields each).
- * Preallocated for any payload and reused.
- */
-export class TsHeaders {
-  count = 0;
-  /** The PID of each packet, or TS_NOT_SYNCED (then it is the last one read). */
-  readonly pid = new Int16Array(MAX_TS_PACKETS);
-  /** 1 where transport_error_indicator is set. */
-  readonly transportError = new Uint8Array(MAX_TS_PACKETS);
-  /** continuity_counter, or TS_NO_PAYLOAD. */
-  readonly continuity = new Int8Array(MAX_TS_PACKETS);
+export function tsTransportError(buf: Buffer, packet: number): boolean {
+  return (buf[packet + FLAGS_PID] & TRANSPORT_ERROR) !== 0;
 }
 
-/**
- * Reads the header of every TS packet in `buf[start..end)` (a whole number of them) into `out`, up to
- * and including the first one that has lost sync.
- */
-export function readTsHeaders(buf: Buffer, start: number, end: number, out: TsHeaders): void {
-  let i = 0;
-  for (let packet = start; packet < end; packet += TS_PACKET_SIZE, i++) {
-    if (buf[packet + SYNC] !== TS_SYNC_BYTE) {
-      out.pid[i++] = TS_NOT_SYNCED;
-      break;
-    }
-    const flags = buf[packet + FLAGS_PID];
-    out.pid[i] = ((flags & PID_HIGH_MASK) << 8) | buf[packet + PID_LOW];
-    out.transportError[i] = (flags & TRANSPORT_ERROR) !== 0 ? 1 : 0;
-    const control = buf[packet + CONTROL];
-    out.continuity[i] = (control & PAYLOAD) === 0 ? TS_NO_PAYLOAD : control & CONTINUITY_MASK;
-  }
-  out.count = i;
+/** The continuity counter of the TS packet at `packet`, or -1 when it carries no payload (it does not count). */
+export function tsContinuity(buf: Buffer, packet: number): number {
+  const control = buf[packet + CONTROL];
+  return (control & PAYLOAD) === 0 ? -1 : control & CONTINUITY_MASK;
 }
 
 /**

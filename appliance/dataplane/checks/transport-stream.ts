@@ -20,12 +20,12 @@ import {
   PsiStatus,
   readPat,
   readPmt,
-  readTsHeaders,
-  TS_NO_PAYLOAD,
-  TS_NOT_SYNCED,
   TS_PACKET_SIZE,
-  TsHeaders,
+  tsContinuity,
   tsDiscontinuity,
+  tsPid,
+  tsSynced,
+  tsTransportError,
 } from "../../wire/mpegts.ts";
 import type { RtpHeader } from "../../wire/rtp.ts";
 import { PSI_STATUS_REASON } from "../../wire/status.ts";
@@ -61,7 +61,6 @@ const ALERTED_CONTINUITY = 4;
 const ALERTED_PSI = 8;
 
 export class TransportStream {
-  private readonly headers = new TsHeaders();
   private flags = new Uint8Array(0);
   private patVersion = new Uint8Array(0);
   private pidCount = new Uint8Array(0);
@@ -127,17 +126,16 @@ export class TransportStream {
     if (length === 0 || length % TS_PACKET_SIZE !== 0) return this.events.drop(MISALIGNED, id, null);
     this.load(id, startsOver);
     this.alerted = 0;
-    const headers = this.headers;
-    readTsHeaders(buf, rtp.payloadOffset, rtp.payloadOffset + length, headers);
-    for (let i = 0, offset = rtp.payloadOffset; i < headers.count; i++, offset += TS_PACKET_SIZE) {
-      const pid = headers.pid[i];
-      if (pid === TS_NOT_SYNCED) return this.events.drop(SYNC_LOST, id, null);
-      if (headers.transportError[i] !== 0 && profile.transportError !== Action.off) {
+    const end = rtp.payloadOffset + length;
+    for (let offset = rtp.payloadOffset; offset < end; offset += TS_PACKET_SIZE) {
+      if (!tsSynced(buf, offset)) return this.events.drop(SYNC_LOST, id, null);
+      const pid = tsPid(buf, offset);
+      if (tsTransportError(buf, offset) && profile.transportError !== Action.off) {
         if (profile.transportError === Action.drop) return this.events.drop(TRANSPORT_ERROR, id, null);
         this.alertOnce(ALERTED_TRANSPORT, TRANSPORT_ERROR, id, pid);
       }
       if (pid === PID_NULL) continue;
-      const reason = this.trackPid(buf, offset, headers.continuity[i], pid, id, profile);
+      const reason = this.trackPid(buf, offset, pid, id, profile);
       if (reason !== FINE) return this.events.drop(reason, id, null);
     }
     return 0;
@@ -301,14 +299,7 @@ export class TransportStream {
   }
 
   /** Learns PAT/PMT and checks one TS packet's PID and continuity counter; FINE or a drop reason. */
-  private trackPid(
-    buf: Buffer,
-    offset: number,
-    cc: number,
-    pid: number,
-    id: number,
-    profile: CompiledProfile,
-  ): number {
+  private trackPid(buf: Buffer, offset: number, pid: number, id: number, profile: CompiledProfile): number {
     let slot = this.slotOf(pid);
     if (pid === PID_PAT) {
       const error = this.psiError(this.readPat(buf, offset), id, pid, profile);
@@ -328,7 +319,8 @@ export class TransportStream {
     if (profile.continuity === Action.off) return FINE;
     if (slot < 0) slot = this.addPid(pid);
     if (slot < 0) return FINE;
-    if (cc === TS_NO_PAYLOAD) return FINE; // the counter does not advance
+    const cc = tsContinuity(buf, offset);
+    if (cc < 0) return FINE; // no payload: the counter does not advance
     const previous = this.wCc[slot];
     this.wCc[slot] = cc;
     if (previous === CC_UNKNOWN || cc === previous) return FINE; // first sight, or the one allowed duplicate
