@@ -43,6 +43,10 @@ export const TS_LAYOUT = {
   headerLength: HEADER_LENGTH,
   adaptationFieldLength: AF_LENGTH,
   adaptationFieldFlags: AF_FLAGS,
+  transportErrorFlag: TRANSPORT_ERROR,
+  pidHighMask: PID_HIGH_MASK,
+  payloadFlag: PAYLOAD,
+  continuityMask: CONTINUITY_MASK,
 } as const;
 
 export const TS_PACKET_SIZE = 188;
@@ -72,22 +76,8 @@ export function crc32Mpeg(buf: Buffer, start: number, end: number): number {
   return crc >>> 0;
 }
 
-export function tsSynced(buf: Buffer, packet: number): boolean {
-  return buf[packet + SYNC] === TS_SYNC_BYTE;
-}
-
 export function tsPid(buf: Buffer, packet: number): number {
   return ((buf[packet + FLAGS_PID] & PID_HIGH_MASK) << 8) | buf[packet + PID_LOW];
-}
-
-export function tsTransportError(buf: Buffer, packet: number): boolean {
-  return (buf[packet + FLAGS_PID] & TRANSPORT_ERROR) !== 0;
-}
-
-/** The continuity counter of the TS packet at `packet`, or -1 when it carries no payload (it does not count). */
-export function tsContinuity(buf: Buffer, packet: number): number {
-  const control = buf[packet + CONTROL];
-  return (control & PAYLOAD) === 0 ? -1 : control & CONTINUITY_MASK;
 }
 
 /**
