@@ -1,27 +1,23 @@
 /**
  * The appliance process: wires the policy source, the receive loops, the health/metrics server, EMF
- * output and the signal-driven lifecycle (SIGHUP reload, SIGTERM drain) described in DESIGN.md.
+ * output and the signal-driven lifecycle (SIGHUP reload, SIGTERM drain) of docs/process-contract.md.
  */
 import type { Server } from "node:http";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { missingNodeFlags } from "../contracts/appliance-runtime.ts";
 import { type ApplianceConfig, parseConfig } from "./control/config.ts";
+import { CounterView } from "./control/counter-view.ts";
 import { pinReceiveLoops } from "./control/cpu-affinity.ts";
 import { type EmfSnapshot, emfLine, snapshot } from "./control/emf.ts";
+import { ForwardingMonitor } from "./control/forwarding-monitor.ts";
 import { type HealthState, startHttpServer } from "./control/http-server.ts";
 import { decideIoBackend } from "./control/io-backend.ts";
 import { createLogger, type Logger } from "./control/logger.ts";
 import { createRegistry } from "./control/metrics.ts";
 import { FilePolicySource, type PolicySource, SsmPolicySource } from "./control/policy-sources.ts";
 import { PolicyStore } from "./control/policy-store.ts";
-import { socketStats } from "./control/socket-stats.ts";
 import { WorkerPool } from "./control/worker-pool.ts";
-import { Counter, workerCounters } from "./dataplane/counters.ts";
-
-const STALL_CHECK_MS = 500;
-/** A receive backlog above this at consecutive checks means the loops are not keeping up. */
-const BACKLOG_BYTES = 1 << 20;
-const BACKLOG_CHECKS = 2;
+import { Counter } from "./dataplane/counters.ts";
 
 export class Daemon {
   private readonly config: ApplianceConfig;
@@ -29,23 +25,9 @@ export class Daemon {
   private readonly pool: WorkerPool;
   private readonly store: PolicyStore;
   private readonly source: PolicySource;
+  private readonly monitor: ForwardingMonitor;
   private server: Server | null = null;
   private draining = false;
-  private stalledWorkers: number[] = [];
-  private stalledDuringInterval = false;
-  /**
-   * Forwarding is "stalled" when a receive loop stopped (stale heartbeat), the kernel dropped datagrams
-   * because the loops could not keep up, or a backlog of more than 1 MiB sat in the receive queues at
-   * consecutive checks (packets held back for hundreds of milliseconds: as bad as lost for live video).
-   * Only the first makes /healthz fail; an overloaded appliance that said 503 would push its flows onto
-   * its neighbours, so overload is left to the metric (the healer's stall alarm) and to scaling.
-   */
-  private forwardingStalled = false;
-  /** Kernel receive-buffer drops on our sockets, accumulated so a restarted socket never lowers it. */
-  private socketDrops = 0;
-  private lastSocketDropsReading = 0;
-  private receiveQueueBytes = 0;
-  private backlogStreak = 0;
   private timers: NodeJS.Timeout[] = [];
   private lastEmf: EmfSnapshot | null = null;
   private exitCode = 0;
@@ -75,6 +57,12 @@ export class Daemon {
           pollSeconds: config.policyPollSeconds,
         })
       : new FilePolicySource(config.policyFile!);
+    this.monitor = new ForwardingMonitor({
+      stalledLoops: (stallMs) => this.pool.stalled(stallMs),
+      stallSeconds: config.stallSeconds,
+      geneve: config.geneve,
+      logger,
+    });
   }
 
   health(): HealthState {
@@ -82,13 +70,34 @@ export class Daemon {
     if (!this.store.current)
       return { healthy: false, status: "no-policy", detail: this.store.lastError ?? undefined };
     if (!this.pool.ready()) return { healthy: false, status: "starting" };
-    if (this.stalledWorkers.length > 0) {
-      return { healthy: false, status: "stalled", detail: `workers ${this.stalledWorkers.join(",")}` };
-    }
+    const stalled = this.monitor.stalledWorkers;
+    if (stalled.length > 0)
+      return { healthy: false, status: "stalled", detail: `workers ${stalled.join(",")}` };
     return { healthy: true, status: "serving" };
   }
 
   async start(): Promise<void> {
+    this.logStart();
+    this.chooseIoBackend();
+    this.server = await startHttpServer({
+      ...this.config.health,
+      health: () => this.health(),
+      registry: this.createRegistry(),
+    });
+    if (this.config.cpuAffinity === "auto") this.pool.onListening = () => this.pinReceiveLoops();
+    this.pool.start();
+    this.source.start({
+      onText: (text, origin) => this.store.offer(text, origin),
+      onError: (error, origin) => this.store.sourceFailed(error, origin),
+    });
+    this.monitor.start();
+    if (this.config.emfIntervalSeconds > 0) {
+      this.timers.push(setInterval(() => this.emitEmf(), this.config.emfIntervalSeconds * 1000));
+    }
+    this.handleSignals();
+  }
+
+  private logStart(): void {
     const { config, logger } = this;
     logger.info(
       {
@@ -109,6 +118,10 @@ export class Daemon {
         { event: "node_flags", missing },
         `node was started without ${missing.join(" ")}: expect receive-loop stalls of several ms under load (see contracts/appliance-runtime.ts)`,
       );
+  }
+
+  private chooseIoBackend(): void {
+    const { config, logger } = this;
     const io = decideIoBackend(config);
     this.pool.backend = io.backend;
     if (io.fallback)
@@ -121,7 +134,11 @@ export class Daemon {
         { event: "io_backend", backend: io.backend, sender: config.sender, addon: io.addon },
         `receive loops on the ${io.backend} I/O backend, ${config.sender} sender`,
       );
-    const registry = createRegistry({
+  }
+
+  private createRegistry() {
+    const monitor = this.monitor;
+    return createRegistry({
       counters: this.pool.counters,
       workers: this.pool.size,
       ruleNames: () => this.store.current?.rules.map((r) => r.name) ?? [],
@@ -133,54 +150,29 @@ export class Daemon {
       health: () => ({
         healthy: this.health().healthy,
         draining: this.draining,
-        stalledWorkers: this.stalledWorkers,
+        stalledWorkers: monitor.stalledWorkers,
       }),
-      socketDrops: () => this.socketDrops,
-      forwardingStalled: () => this.forwardingStalled,
-      receiveQueueBytes: () => this.receiveQueueBytes,
+      socketDrops: () => monitor.socketDrops,
+      forwardingStalled: () => monitor.forwardingStalled,
+      receiveQueueBytes: () => monitor.receiveQueueBytes,
     });
-    this.server = await startHttpServer({ ...config.health, health: () => this.health(), registry });
-    if (config.cpuAffinity === "auto") {
-      this.pool.onListening = () => {
-        // Threads of a (re)started loop exist now: place them.
-        const result = pinReceiveLoops(this.pool.size);
-        if (result.pinned)
-          logger.info({ event: "cpu_affinity", ...result }, "receive loops pinned to their own CPUs");
-        else
-          logger.warn(
-            { event: "cpu_affinity", reason: result.reason },
-            `receive loops not pinned: ${result.reason}`,
-          );
-      };
-    }
-    this.pool.start();
-    this.source.start({
-      onText: (text, origin) => this.store.offer(text, origin),
-      onError: (error, origin) => this.store.sourceFailed(error, origin),
-    });
-    this.timers.push(
-      setInterval(() => {
-        const stalled = this.pool.stalled(config.stallSeconds * 1000);
-        if (stalled.length > 0 && this.stalledWorkers.length === 0) {
-          logger.error(
-            { event: "stalled", workers: stalled },
-            `receive loop(s) ${stalled.join(",")} stalled`,
-          );
-        }
-        this.stalledWorkers = stalled;
-        const dropsBefore = this.socketDrops;
-        this.readSocketDrops();
-        this.backlogStreak = this.receiveQueueBytes > BACKLOG_BYTES ? this.backlogStreak + 1 : 0;
-        this.forwardingStalled =
-          stalled.length > 0 || this.socketDrops > dropsBefore || this.backlogStreak >= BACKLOG_CHECKS;
-        if (this.forwardingStalled) this.stalledDuringInterval = true;
-      }, STALL_CHECK_MS),
-    );
-    if (config.emfIntervalSeconds > 0) {
-      this.timers.push(setInterval(() => this.emitEmf(), config.emfIntervalSeconds * 1000));
-    }
+  }
+
+  /** Threads of a (re)started loop exist now: place them. */
+  private pinReceiveLoops(): void {
+    const result = pinReceiveLoops(this.pool.size);
+    if (result.pinned)
+      this.logger.info({ event: "cpu_affinity", ...result }, "receive loops pinned to their own CPUs");
+    else
+      this.logger.warn(
+        { event: "cpu_affinity", reason: result.reason },
+        `receive loops not pinned: ${result.reason}`,
+      );
+  }
+
+  private handleSignals(): void {
     process.on("SIGHUP", () => {
-      logger.info({ event: "sighup" }, `SIGHUP: reloading policy from ${this.source.description}`);
+      this.logger.info({ event: "sighup" }, `SIGHUP: reloading policy from ${this.source.description}`);
       this.source.reload();
     });
     process.once("SIGTERM", () => void this.drain("SIGTERM"));
@@ -190,29 +182,15 @@ export class Daemon {
     });
   }
 
-  private readSocketDrops(): void {
-    const stats = socketStats(this.config.geneve.host, this.config.geneve.port);
-    if (stats === null) return;
-    this.receiveQueueBytes = stats.receiveQueueBytes;
-    const reading = stats.drops;
-    if (reading > this.lastSocketDropsReading) this.socketDrops += reading - this.lastSocketDropsReading;
-    else if (reading < this.lastSocketDropsReading) this.socketDrops += reading; // a socket was replaced
-    this.lastSocketDropsReading = reading;
-  }
-
   private emitEmf(): void {
-    const view = new Float64Array(this.pool.counters);
-    const now = snapshot(view, this.pool.size, this.store.failures, this.socketDrops);
-    let flows = 0;
-    for (let w = 0; w < this.pool.size; w++)
-      flows += workerCounters(this.pool.counters, w)[Counter.activeFlows];
+    const counters = new CounterView(this.pool.counters, this.pool.size);
+    const now = snapshot(counters, this.store.failures, this.monitor.socketDrops);
+    const flows = counters.total(Counter.activeFlows);
+    const stalled = this.monitor.takeIntervalStall();
     if (this.lastEmf) {
-      process.stdout.write(
-        `${emfLine(Date.now(), this.config, this.lastEmf, now, flows, this.stalledDuringInterval || this.forwardingStalled)}\n`,
-      );
+      process.stdout.write(`${emfLine(Date.now(), this.config, this.lastEmf, now, flows, stalled)}\n`);
     }
     this.lastEmf = now;
-    this.stalledDuringInterval = false;
   }
 
   /** Unhealthy at once, keep forwarding for the drain period (GWLB's deregistration delay), then exit 0. */
@@ -230,6 +208,7 @@ export class Daemon {
 
   async stop(code: number): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    this.monitor.stop();
     this.source.stop();
     await this.pool.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

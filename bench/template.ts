@@ -10,16 +10,17 @@ import path from "node:path";
 import { DEFAULT_PIDS, patSection, pmtSection, psiPacket, TsMuxer } from "../appliance/lab/media/mpegts.ts";
 import { RTP_HEADER_LENGTH, RtpPacketizer } from "../appliance/lab/media/rtp.ts";
 import { amazonOptions, buildGeneve, EtherType } from "../appliance/wire/geneve.ts";
-import { buildIpv4Udp } from "../appliance/wire/ip.ts";
-import { TS_PACKET_SIZE, TS_SYNC_BYTE } from "../appliance/wire/mpegts.ts";
+import { buildIpv4Udp, UDP_LAYOUT } from "../appliance/wire/ip.ts";
+import { TS_LAYOUT, TS_PACKET_SIZE, TS_SYNC_BYTE } from "../appliance/wire/mpegts.ts";
+import { RTP_LAYOUT } from "../appliance/wire/rtp.ts";
 
-// The fields the generator advances, within their headers: RFC 3550 §5.1 (sequence number at byte 2,
-// timestamp at 4), ISO/IEC 13818-1 §2.4.3.2 (continuity_counter, the low nibble of byte 3), RFC 768
-// (the UDP checksum, the header's last two bytes, just before the payload).
-const RTP_SEQUENCE = 2;
-const RTP_TIMESTAMP = 4;
-const TS_CONTINUITY = 3;
-const UDP_CHECKSUM_BEFORE_PAYLOAD = 2;
+// The fields the generator advances, within their headers, as wire/ names them: the RTP sequence
+// number and timestamp, the TS continuity_counter (the low nibble of the control byte), and the UDP
+// checksum (zeroed: the checksum is optional over IPv4, and the generator changes the payload).
+const RTP_SEQUENCE = RTP_LAYOUT.sequence;
+const RTP_TIMESTAMP = RTP_LAYOUT.timestamp;
+const TS_CONTINUITY = TS_LAYOUT.control;
+const UDP_CHECKSUM_BEFORE_PAYLOAD = UDP_LAYOUT.headerLength - UDP_LAYOUT.checksum;
 
 /** RTP timestamp advance per packet (90 kHz clock). */
 export const TIMESTAMP_STEP = 900;

@@ -3,17 +3,9 @@
  * interval; the CloudWatch agent turns them into metrics. Values are deltas over the interval, except
  * gauges (active flows) and the stall flag, which is 1 if any check during the interval saw a stall.
  */
-import { DROP_REASONS, EMF_NAMESPACE, EmfDimension, EmfMetric } from "../../contracts/appliance-metrics.ts";
-import {
-  ALERT_BASE,
-  Counter,
-  DROP_BASE,
-  HISTOGRAM_BASE,
-  IoBackendCode,
-  PROCESSING_BUCKETS,
-  SLOTS_PER_WORKER,
-} from "../dataplane/counters.ts";
-import { total } from "./metrics.ts";
+import { EMF_NAMESPACE, EmfDimension, EmfMetric } from "../../contracts/appliance-metrics.ts";
+import { Counter, IoBackendCode, PROCESSING_BUCKETS } from "../dataplane/counters.ts";
+import type { CounterView } from "./counter-view.ts";
 
 export interface EmfSnapshot {
   received: number;
@@ -28,33 +20,18 @@ export interface EmfSnapshot {
   dgramLoops: number;
 }
 
-export function snapshot(
-  view: Float64Array,
-  workers: number,
-  policyFailures: number,
-  socketDrops: number,
-): EmfSnapshot {
-  let dropped = 0;
-  let alerts = 0;
-  for (let i = 0; i < DROP_REASONS.length; i++) {
-    dropped += total(view, workers, DROP_BASE + i);
-    alerts += total(view, workers, ALERT_BASE + i);
-  }
-  const buckets: number[] = [];
-  for (let b = 0; b <= PROCESSING_BUCKETS.length; b++) buckets.push(total(view, workers, HISTOGRAM_BASE + b));
-  let dgramLoops = 0;
-  for (let w = 0; w < workers; w++)
-    if (view[w * SLOTS_PER_WORKER + Counter.ioBackend] === IoBackendCode.dgram) dgramLoops++;
+export function snapshot(counters: CounterView, policyFailures: number, socketDrops: number): EmfSnapshot {
+  const { dropped, alerts } = counters.allDropsAndAlerts();
   return {
-    received: total(view, workers, Counter.received),
-    forwarded: total(view, workers, Counter.forwarded),
+    received: counters.total(Counter.received),
+    forwarded: counters.total(Counter.forwarded),
     dropped,
-    bytes: total(view, workers, Counter.bytesReceived),
+    bytes: counters.total(Counter.bytesReceived),
     alerts,
     policyFailures,
     socketDrops,
-    buckets,
-    dgramLoops,
+    buckets: counters.buckets(),
+    dgramLoops: counters.loops(IoBackendCode.dgram),
   };
 }
 

@@ -21,9 +21,10 @@ export function decideIoBackend(config: Pick<ApplianceConfig, "ioBackend" | "sen
   if (config.ioBackend === "dgram") return { backend: "dgram" };
   const native = loadNativeIo();
   if (!native.io) {
-    if (config.ioBackend === "native") throw new Error(`--io-backend native: ${native.reason}`);
+    const cause = native.cause;
+    if (config.ioBackend === "native") throw new Error(`--io-backend native: ${native.reason}`, { cause });
     if (config.sender === "raw")
-      throw new Error(`--sender raw needs the native I/O backend: ${native.reason}`);
+      throw new Error(`--sender raw needs the native I/O backend: ${native.reason}`, { cause });
     return { backend: "dgram", fallback: native.reason };
   }
   if (config.sender === "raw") {

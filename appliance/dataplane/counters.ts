@@ -61,3 +61,13 @@ export function workerCounters(buffer: SharedArrayBuffer, worker: number): Float
 export function reasonIndex(reason: (typeof DROP_REASONS)[number]): number {
   return DROP_REASONS.indexOf(reason);
 }
+
+/**
+ * A status -> reason table as a plain array of reason indexes (index = status, 0 for ok), the form the
+ * per-packet path reads.
+ */
+export function reasonIndexes(table: Readonly<Record<number, (typeof DROP_REASONS)[number]>>): number[] {
+  const indexes = [0];
+  for (const [status, reason] of Object.entries(table)) indexes[Number(status)] = reasonIndex(reason);
+  return indexes;
+}

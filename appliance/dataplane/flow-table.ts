@@ -11,6 +11,7 @@
  */
 import type { InnerPacket } from "../wire/ip.ts";
 
+/** Words of one key: 0-3 source, 4-7 destination, 8 source port << 16 | destination port, 9 family << 8 | protocol. */
 export const KEY_WORDS = 10;
 const EMPTY = -1;
 

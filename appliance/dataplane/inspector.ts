@@ -10,6 +10,7 @@
  */
 import { EtherType, GeneveHeader, GeneveStatus, parseGeneve } from "../wire/geneve.ts";
 import { InnerPacket, InnerStatus, IpProtocol, parseInner } from "../wire/ip.ts";
+import { GENEVE_STATUS_REASON, INNER_STATUS_REASON } from "../wire/status.ts";
 import { FlowAdmission } from "./checks/admission.ts";
 import { AnomalyDetector } from "./checks/anomaly.ts";
 import { CustomRules } from "./checks/custom-rules.ts";
@@ -18,28 +19,15 @@ import { RateLimiter } from "./checks/rate-limit.ts";
 import { RtpStream } from "./checks/rtp-stream.ts";
 import { TransportStream } from "./checks/transport-stream.ts";
 import type { CompiledPolicy } from "./compiled-policy.ts";
-import { Counter, reasonIndex } from "./counters.ts";
+import { Counter, reasonIndex, reasonIndexes } from "./counters.ts";
 import { FlowTable, hashKey } from "./flow-table.ts";
 import { NO_FLOW, type SecurityEventSink, SecurityEvents } from "./security-events.ts";
 
 export type { SecurityEvent, SecurityEventSink } from "./security-events.ts";
 
-/** Drop reason of each GeneveStatus / InnerStatus (index = status). */
-const GENEVE_REASON = [
-  0,
-  reasonIndex("geneve_malformed"),
-  reasonIndex("geneve_unsupported_protocol"),
-  reasonIndex("gwlb_options_missing"),
-  reasonIndex("geneve_unknown_version"),
-  reasonIndex("geneve_critical_option"),
-  reasonIndex("geneve_control_packet"),
-];
-const INNER_REASON = [
-  0,
-  reasonIndex("ip_malformed"),
-  reasonIndex("ip_checksum"),
-  reasonIndex("udp_malformed"),
-];
+/** Drop reason index of each GeneveStatus / InnerStatus (index = status). */
+const GENEVE_REASON = reasonIndexes(GENEVE_STATUS_REASON);
+const INNER_REASON = reasonIndexes(INNER_STATUS_REASON);
 const NO_POLICY = reasonIndex("no_policy");
 const TABLE_FULL = reasonIndex("flow_table_full");
 /** Flow ids the idle sweep looks at per call. */

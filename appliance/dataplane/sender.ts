@@ -1,7 +1,7 @@
 /**
  * How an allowed datagram goes back to the GWLB. AWS does not document whether GWLB accepts a return
  * from source port 6081 (a plain UDP socket) or only from the flow's own source port (what raw-socket
- * appliances do); see DESIGN.md. So there are two senders, chosen by `--sender`:
+ * appliances do); see docs/gwlb-wire-contract.md. So there are two senders, chosen by `--sender`:
  *
  *   udp  through the receiving socket: source port 6081, no capability needed. On the dgram backend it is
  *        UdpSocketSender below; on the native backend the addon's sendmmsg on the same socket.

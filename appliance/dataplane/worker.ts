@@ -80,7 +80,7 @@ export function runWorker(options: WorkerOptions): void {
   if (options.backend === "native") {
     const native = loadNativeIo();
     // The control thread loaded it a moment ago; a failure here is a broken install, not a fallback.
-    if (!native.io) throw new Error(native.reason);
+    if (!native.io) throw new Error(native.reason, { cause: native.cause });
     const started = startNativeLoop(native.io, loopOptions, context);
     loop = started.loop;
     listening(started.info, "native");

@@ -7,11 +7,14 @@
  * and tests.
  */
 import { WireError } from "./errors.ts";
+import { GENEVE_STATUS_REASON, GeneveStatus } from "./status.ts";
 
-export const GENEVE_PORT = 6081;
 export const GENEVE_HEADER_LENGTH = 8;
 export const AMAZON_OPTION_CLASS = 0x0108;
 export const AmazonOption = { endpointId: 1, attachmentId: 2, flowCookie: 3 } as const;
+/** Data lengths of the Amazon options: 8-byte endpoint and attachment IDs, a 4-byte flow cookie. */
+const AMAZON_ID_LENGTH = 8;
+const AMAZON_COOKIE_LENGTH = 4;
 export const EtherType = { ipv4: 0x0800, ipv6: 0x86dd } as const;
 
 /*
@@ -30,31 +33,44 @@ export const EtherType = { ipv4: 0x0800, ipv6: 0x86dd } as const;
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
 const VERSION_OPTLEN = 0; // Ver in the top 2 bits, Opt Len (4-byte words) in the low 6
+const OPTIONS_LENGTH_MASK = 0x3f;
 const FLAGS = 1;
 const FLAG_OAM = 0x80; // O: a control message between tunnel endpoints, never data to forward
 const FLAG_CRITICAL = 0x40; // C: at least one option is critical
 const PROTOCOL_TYPE = 2;
 const VNI = 4;
+const VNI_RESERVED = 7;
 const OPTION_CLASS = 0;
 const OPTION_TYPE = 2;
 const OPTION_LENGTH = 3;
 const OPTION_HEADER_LENGTH = 4;
 /** The high bit of an option's type: a receiver that does not know the option MUST drop the packet. */
 export const OPTION_TYPE_CRITICAL = 0x80;
-const OPTION_LENGTH_MASK = 0x1f;
+const OPTION_LENGTH_MASK = 0x1f; // in 4-byte words, not counting the option's own header
+/** The limits the 5-bit option length and the 6-bit options length put on option data. */
+const MAX_OPTION_DATA = OPTION_LENGTH_MASK * 4;
+const MAX_OPTIONS_LENGTH = OPTIONS_LENGTH_MASK * 4;
 /** The only version RFC 8926 defines; a tunnel endpoint MUST drop any other. */
 const GENEVE_VERSION = 0;
 
-/** Result codes of `parseGeneve`, one per reason a datagram is refused. */
-export const GeneveStatus = {
-  ok: 0,
-  malformed: 1,
-  unsupportedProtocol: 2,
-  gwlbOptionsMissing: 3,
-  unknownVersion: 4,
-  criticalOption: 5,
-  controlPacket: 6,
+/** Header and option offsets by name, for code that builds or corrupts datagrams (the fuzzer, generators). */
+export const GENEVE_LAYOUT = {
+  versionOptionsLength: VERSION_OPTLEN,
+  flags: FLAGS,
+  protocolType: PROTOCOL_TYPE,
+  vni: VNI,
+  headerLength: GENEVE_HEADER_LENGTH,
+  optionClass: OPTION_CLASS,
+  optionType: OPTION_TYPE,
+  optionLength: OPTION_LENGTH,
+  optionHeaderLength: OPTION_HEADER_LENGTH,
 } as const;
+
+/** Where the inner packet starts in a datagram that carries GWLB's three options and no other. */
+export const GWLB_INNER_OFFSET =
+  GENEVE_HEADER_LENGTH + 3 * OPTION_HEADER_LENGTH + 2 * AMAZON_ID_LENGTH + AMAZON_COOKIE_LENGTH;
+
+export { GeneveStatus };
 
 /** Where things are in one received datagram; reused from packet to packet. */
 export class GeneveHeader {
@@ -88,7 +104,7 @@ export function parseGeneve(buf: Buffer, length: number, out: GeneveHeader): num
   const b0 = buf[VERSION_OPTLEN];
   out.version = b0 >>> 6;
   if (out.version !== GENEVE_VERSION) return GeneveStatus.unknownVersion;
-  const optionsLength = (b0 & 0x3f) << 2;
+  const optionsLength = (b0 & OPTIONS_LENGTH_MASK) << 2;
   const innerOffset = GENEVE_HEADER_LENGTH + optionsLength;
   if (innerOffset > length) return GeneveStatus.malformed;
   const flags = buf[FLAGS];
@@ -114,15 +130,23 @@ export function parseGeneve(buf: Buffer, length: number, out: GeneveHeader): num
     const dataLength = (buf[offset + OPTION_LENGTH] & OPTION_LENGTH_MASK) << 2;
     const data = offset + OPTION_HEADER_LENGTH;
     if (data + dataLength > innerOffset) return GeneveStatus.malformed;
-    if (optionClass === AMAZON_OPTION_CLASS && type === AmazonOption.endpointId && dataLength === 8) {
+    if (
+      optionClass === AMAZON_OPTION_CLASS &&
+      type === AmazonOption.endpointId &&
+      dataLength === AMAZON_ID_LENGTH
+    ) {
       out.endpointIdOffset = data;
     } else if (
       optionClass === AMAZON_OPTION_CLASS &&
       type === AmazonOption.attachmentId &&
-      dataLength === 8
+      dataLength === AMAZON_ID_LENGTH
     ) {
       out.attachmentIdOffset = data;
-    } else if (optionClass === AMAZON_OPTION_CLASS && type === AmazonOption.flowCookie && dataLength === 4) {
+    } else if (
+      optionClass === AMAZON_OPTION_CLASS &&
+      type === AmazonOption.flowCookie &&
+      dataLength === AMAZON_COOKIE_LENGTH
+    ) {
       out.flowCookie =
         ((buf[data] << 24) | (buf[data + 1] << 16) | (buf[data + 2] << 8) | buf[data + 3]) >>> 0;
       out.hasFlowCookie = true;
@@ -172,32 +196,35 @@ export interface DecodedGeneve {
 export function buildGeneve(message: GeneveMessage): Buffer {
   let optionsLength = 0;
   for (const option of message.options) {
-    if (option.data.length % 4 !== 0 || option.data.length > 124) {
+    if (option.data.length % 4 !== 0 || option.data.length > MAX_OPTION_DATA) {
       throw new WireError(
-        "geneve_malformed",
-        `option data must be a multiple of 4 bytes up to 124, got ${option.data.length}`,
+        GENEVE_STATUS_REASON[GeneveStatus.malformed],
+        `option data must be a multiple of 4 bytes up to ${MAX_OPTION_DATA}, got ${option.data.length}`,
       );
     }
-    optionsLength += 4 + option.data.length;
+    optionsLength += OPTION_HEADER_LENGTH + option.data.length;
   }
-  if (optionsLength > 252)
-    throw new WireError("geneve_malformed", `options total ${optionsLength} bytes, limit 252`);
+  if (optionsLength > MAX_OPTIONS_LENGTH)
+    throw new WireError(
+      GENEVE_STATUS_REASON[GeneveStatus.malformed],
+      `options total ${optionsLength} bytes, limit ${MAX_OPTIONS_LENGTH}`,
+    );
   const out = Buffer.allocUnsafe(GENEVE_HEADER_LENGTH + optionsLength + message.inner.length);
-  out[0] = optionsLength >>> 2;
-  out[1] = (message.oam ? 0x80 : 0) | (message.critical ? 0x40 : 0);
-  out.writeUInt16BE(message.protocolType, 2);
+  out[VERSION_OPTLEN] = optionsLength >>> 2;
+  out[FLAGS] = (message.oam ? FLAG_OAM : 0) | (message.critical ? FLAG_CRITICAL : 0);
+  out.writeUInt16BE(message.protocolType, PROTOCOL_TYPE);
   const vni = message.vni ?? 0;
-  out[4] = (vni >>> 16) & 0xff;
-  out[5] = (vni >>> 8) & 0xff;
-  out[6] = vni & 0xff;
-  out[7] = 0;
+  out[VNI] = (vni >>> 16) & 0xff;
+  out[VNI + 1] = (vni >>> 8) & 0xff;
+  out[VNI + 2] = vni & 0xff;
+  out[VNI_RESERVED] = 0;
   let offset = GENEVE_HEADER_LENGTH;
   for (const option of message.options) {
-    out.writeUInt16BE(option.optionClass, offset);
-    out[offset + 2] = option.type;
-    out[offset + 3] = option.data.length >>> 2;
-    option.data.copy(out, offset + 4);
-    offset += 4 + option.data.length;
+    out.writeUInt16BE(option.optionClass, offset + OPTION_CLASS);
+    out[offset + OPTION_TYPE] = option.type;
+    out[offset + OPTION_LENGTH] = option.data.length >>> 2;
+    option.data.copy(out, offset + OPTION_HEADER_LENGTH);
+    offset += OPTION_HEADER_LENGTH + option.data.length;
   }
   message.inner.copy(out, offset);
   return out;
@@ -209,11 +236,11 @@ export function amazonOptions(ids: {
   attachmentId: bigint;
   flowCookie: number;
 }): GeneveOption[] {
-  const endpoint = Buffer.alloc(8);
+  const endpoint = Buffer.alloc(AMAZON_ID_LENGTH);
   endpoint.writeBigUInt64BE(ids.endpointId);
-  const attachment = Buffer.alloc(8);
+  const attachment = Buffer.alloc(AMAZON_ID_LENGTH);
   attachment.writeBigUInt64BE(ids.attachmentId);
-  const cookie = Buffer.alloc(4);
+  const cookie = Buffer.alloc(AMAZON_COOKIE_LENGTH);
   cookie.writeUInt32BE(ids.flowCookie >>> 0);
   return [
     { optionClass: AMAZON_OPTION_CLASS, type: AmazonOption.endpointId, data: endpoint },
@@ -229,19 +256,21 @@ export function amazonOptions(ids: {
 export function decodeGeneve(buf: Buffer): DecodedGeneve {
   const header = new GeneveHeader();
   const status = parseGeneve(buf, buf.length, header);
-  if (status === GeneveStatus.malformed) throw new WireError("geneve_malformed", "malformed GENEVE datagram");
+  if (status === GeneveStatus.malformed)
+    throw new WireError(GENEVE_STATUS_REASON[status], "malformed GENEVE datagram");
   if (status === GeneveStatus.unknownVersion)
-    throw new WireError("geneve_unknown_version", `GENEVE version ${header.version} is unknown`);
+    throw new WireError(GENEVE_STATUS_REASON[status], `GENEVE version ${header.version} is unknown`);
   const options: GeneveOption[] = [];
   let offset = GENEVE_HEADER_LENGTH;
   while (offset < header.innerOffset) {
-    const dataLength = (buf[offset + 3] & 0x1f) << 2;
+    const dataLength = (buf[offset + OPTION_LENGTH] & OPTION_LENGTH_MASK) << 2;
+    const data = offset + OPTION_HEADER_LENGTH;
     options.push({
-      optionClass: buf.readUInt16BE(offset),
-      type: buf[offset + 2],
-      data: Buffer.from(buf.subarray(offset + 4, offset + 4 + dataLength)),
+      optionClass: buf.readUInt16BE(offset + OPTION_CLASS),
+      type: buf[offset + OPTION_TYPE],
+      data: Buffer.from(buf.subarray(data, data + dataLength)),
     });
-    offset += 4 + dataLength;
+    offset = data + dataLength;
   }
   return {
     protocolType: header.protocolType,

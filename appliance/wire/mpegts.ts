@@ -3,6 +3,52 @@
  * the PAT/PMT sections that say which PIDs a program uses. Everything reads in place.
  */
 
+/*
+ * ISO/IEC 13818-1 §2.4.3.2, the transport packet header, and §2.4.3.4, the start of the adaptation
+ * field when adaptation_field_control says there is one (the payload follows the header, or the field):
+ *
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |  sync (0x47)  |T|S|P|          PID            |SC |AFC|  CC   |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |   AF length   |D|R|E|P|O|S|T|X|         optional fields       |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * T transport_error_indicator, S payload_unit_start_indicator, P transport_priority, SC
+ * transport_scrambling_control, AFC adaptation_field_control, CC continuity_counter; D
+ * discontinuity_indicator (then the other flags of the adaptation field).
+ */
+const SYNC = 0;
+const FLAGS_PID = 1; // T, S, P and the PID's top 5 bits
+const TRANSPORT_ERROR = 0x80;
+const PAYLOAD_UNIT_START = 0x40;
+const PID_HIGH_MASK = 0x1f;
+const PID_LOW = 2;
+const CONTROL = 3; // SC, AFC, CC
+const ADAPTATION_FIELD = 0x20; // AFC bits: an adaptation field follows the header…
+const PAYLOAD = 0x10; // …and/or a payload
+const CONTINUITY_MASK = 0x0f;
+const HEADER_LENGTH = 4;
+const AF_LENGTH = 4; // bytes of the adaptation field after this one
+const AF_FLAGS = 5;
+const AF_DISCONTINUITY = 0x80;
+
+/** TS header offsets by name, for generators that write TS packets (sync, PID, continuity counter). */
+export const TS_LAYOUT = {
+  sync: SYNC,
+  flagsPid: FLAGS_PID,
+  pidLow: PID_LOW,
+  control: CONTROL,
+  headerLength: HEADER_LENGTH,
+  adaptationFieldLength: AF_LENGTH,
+  adaptationFieldFlags: AF_FLAGS,
+  transportErrorFlag: TRANSPORT_ERROR,
+  pidHighMask: PID_HIGH_MASK,
+  payloadFlag: PAYLOAD,
+  continuityMask: CONTINUITY_MASK,
+} as const;
+
 export const TS_PACKET_SIZE = 188;
 export const TS_SYNC_BYTE = 0x47;
 export const PID_PAT = 0x0000;
@@ -31,7 +77,7 @@ export function crc32Mpeg(buf: Buffer, start: number, end: number): number {
 }
 
 export function tsPid(buf: Buffer, packet: number): number {
-  return ((buf[packet + 1] & 0x1f) << 8) | buf[packet + 2];
+  return ((buf[packet + FLAGS_PID] & PID_HIGH_MASK) << 8) | buf[packet + PID_LOW];
 }
 
 /**
@@ -39,10 +85,10 @@ export function tsPid(buf: Buffer, packet: number): number {
  * only, or an adaptation field longer than the packet).
  */
 export function tsPayloadOffset(buf: Buffer, packet: number): number {
-  const control = (buf[packet + 3] >>> 4) & 0x3;
-  if (control === 1) return packet + 4;
-  if (control === 3) {
-    const start = packet + 5 + buf[packet + 4];
+  const control = buf[packet + CONTROL] & (ADAPTATION_FIELD | PAYLOAD);
+  if (control === PAYLOAD) return packet + HEADER_LENGTH;
+  if (control === (ADAPTATION_FIELD | PAYLOAD)) {
+    const start = packet + AF_LENGTH + 1 + buf[packet + AF_LENGTH];
     return start < packet + TS_PACKET_SIZE ? start : -1;
   }
   return -1;
@@ -50,19 +96,52 @@ export function tsPayloadOffset(buf: Buffer, packet: number): number {
 
 /** Whether the TS packet at `packet` carries an adaptation field with discontinuity_indicator set. */
 export function tsDiscontinuity(buf: Buffer, packet: number): boolean {
-  return (buf[packet + 3] & 0x20) !== 0 && buf[packet + 4] > 0 && (buf[packet + 5] & 0x80) !== 0;
+  return (
+    (buf[packet + CONTROL] & ADAPTATION_FIELD) !== 0 &&
+    buf[packet + AF_LENGTH] > 0 &&
+    (buf[packet + AF_FLAGS] & AF_DISCONTINUITY) !== 0
+  );
 }
 
 /*
- * A PSI section (ISO/IEC 13818-1 §2.4.4), starting pointer_field + 1 bytes into the payload of a TS
- * packet with payload_unit_start_indicator set:
+ * ISO/IEC 13818-1 §2.4.4, a PSI section, starting pointer_field + 1 bytes into the payload of a TS
+ * packet with payload_unit_start_indicator set; section_length counts the bytes after it, CRC included:
  *
- *   table_id 8 | syntax 1, '0' 1, reserved 2, section_length 12 | table_id_extension 16 |
- *   reserved 2, version_number 5, current_next 1 | section_number 8 | last_section_number 8 |
- *   ... table body ... | CRC_32 32
+ *    0                   1                   2                   3
+ *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |   table_id    |S|0|Rsv|    section_length     |  table_id_ext |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |ension (cont.) |Rsv| version |C| section_number|last_section_nr|
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                  table body (PAT or PMT) ...                  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |                            CRC_32                             |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * The PAT's body (§2.4.4.3), one entry per program; the PMT's (§2.4.4.8), then one entry per
+ * elementary stream, each followed by ES_info_length bytes of descriptors:
+ *
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |        program_number         |Rsv  |     program_map_PID     |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |Rsv  |        PCR_PID          |Rsv    |  program_info_length  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |  descriptors (program_info_length bytes) ...                  |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |  stream_type  |Rsv  |     elementary_PID      |Rsv    |ES_info|
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |_length (cont.)|  descriptors (ES_info_length bytes) ...      |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
+const POINTER_FIELD = 0; // the payload's first byte: bytes of a previous section before this one
+const TABLE_ID = 0;
 const SECTION_LENGTH = 1; // low 4 bits of this byte and the next: bytes after the length field
-const SECTION_VERSION = 5;
+const LENGTH_HIGH_MASK = 0x0f; // of section_length, program_info_length and ES_info_length alike
+const SECTION_VERSION = 5; // version_number in bits 1-5
+const VERSION_MASK = 0x1f;
 const SECTION_BODY = 8;
 const SECTION_HEADER = 3; // table_id and the 12-bit length, not counted in section_length
 const CRC_LENGTH = 4;
@@ -72,10 +151,14 @@ const MAX_SECTION_LENGTH = 1021;
 const MIN_PAT_SECTION_LENGTH = 9;
 const MIN_PMT_SECTION_LENGTH = 13;
 const PAT_ENTRY = 4;
+const PAT_PROGRAM_NUMBER = 0;
+const PAT_PMT_PID = 2;
 const PMT_PCR_PID = 8;
 const PMT_PROGRAM_INFO_LENGTH = 10;
 const PMT_LOOP = 12;
 const PMT_ES_HEADER = 5;
+const ES_PID = 1;
+const ES_INFO_LENGTH = 3;
 
 /** What looking for a PAT or PMT section in one TS packet found (negative, so counts stay >= 0). */
 export const PsiStatus = {
@@ -109,22 +192,23 @@ function findSection(
   minLength: number,
   out: PsiSection,
 ): number {
-  if ((buf[packet + 1] & 0x40) === 0) return PsiStatus.none;
+  if ((buf[packet + FLAGS_PID] & PAYLOAD_UNIT_START) === 0) return PsiStatus.none;
   const payload = tsPayloadOffset(buf, packet);
   if (payload < 0) return PsiStatus.none;
   const end = packet + TS_PACKET_SIZE;
-  const start = payload + 1 + buf[payload];
+  const start = payload + 1 + buf[payload + POINTER_FIELD];
   if (start >= end) return PsiStatus.badLength; // the pointer field points past the packet
-  if (buf[start] !== tableId) return PsiStatus.none;
+  if (buf[start + TABLE_ID] !== tableId) return PsiStatus.none;
   if (start + SECTION_HEADER > end) return PsiStatus.continues;
-  const sectionLength = ((buf[start + SECTION_LENGTH] & 0x0f) << 8) | buf[start + SECTION_LENGTH + 1];
+  const sectionLength =
+    ((buf[start + SECTION_LENGTH] & LENGTH_HIGH_MASK) << 8) | buf[start + SECTION_LENGTH + 1];
   if (sectionLength < minLength || sectionLength > MAX_SECTION_LENGTH) return PsiStatus.badLength;
   const total = SECTION_HEADER + sectionLength;
   if (start + total > end) return PsiStatus.continues;
   if (crc32Mpeg(buf, start, start + total) !== 0) return PsiStatus.badCrc;
   out.start = start;
   out.end = start + total - CRC_LENGTH;
-  out.version = (buf[start + SECTION_VERSION] >>> 1) & 0x1f;
+  out.version = (buf[start + SECTION_VERSION] >>> 1) & VERSION_MASK;
   return 0;
 }
 
@@ -142,8 +226,9 @@ export function readPat(buf: Buffer, packet: number, pids: Uint16Array, section 
     entry < section.end && count < pids.length;
     entry += PAT_ENTRY
   ) {
-    const program = (buf[entry] << 8) | buf[entry + 1];
-    if (program !== 0) pids[count++] = ((buf[entry + 2] & 0x1f) << 8) | buf[entry + 3];
+    const program = (buf[entry + PAT_PROGRAM_NUMBER] << 8) | buf[entry + PAT_PROGRAM_NUMBER + 1];
+    if (program !== 0)
+      pids[count++] = ((buf[entry + PAT_PMT_PID] & PID_HIGH_MASK) << 8) | buf[entry + PAT_PMT_PID + 1];
   }
   return count;
 }
@@ -158,15 +243,19 @@ export function readPmt(buf: Buffer, packet: number, pids: Uint16Array, section 
   const start = section.start;
   const end = section.end;
   let count = 0;
-  pids[count++] = ((buf[start + PMT_PCR_PID] & 0x1f) << 8) | buf[start + PMT_PCR_PID + 1];
+  pids[count++] = ((buf[start + PMT_PCR_PID] & PID_HIGH_MASK) << 8) | buf[start + PMT_PCR_PID + 1];
   const programInfoLength =
-    ((buf[start + PMT_PROGRAM_INFO_LENGTH] & 0x0f) << 8) | buf[start + PMT_PROGRAM_INFO_LENGTH + 1];
+    ((buf[start + PMT_PROGRAM_INFO_LENGTH] & LENGTH_HIGH_MASK) << 8) |
+    buf[start + PMT_PROGRAM_INFO_LENGTH + 1];
   let entry = start + PMT_LOOP + programInfoLength;
   if (entry > end) return PsiStatus.badLength;
   while (entry < end) {
     if (entry + PMT_ES_HEADER > end) return PsiStatus.badLength;
-    if (count < pids.length) pids[count++] = ((buf[entry + 1] & 0x1f) << 8) | buf[entry + 2];
-    entry += PMT_ES_HEADER + (((buf[entry + 3] & 0x0f) << 8) | buf[entry + 4]);
+    if (count < pids.length)
+      pids[count++] = ((buf[entry + ES_PID] & PID_HIGH_MASK) << 8) | buf[entry + ES_PID + 1];
+    entry +=
+      PMT_ES_HEADER +
+      (((buf[entry + ES_INFO_LENGTH] & LENGTH_HIGH_MASK) << 8) | buf[entry + ES_INFO_LENGTH + 1]);
   }
   if (entry !== end) return PsiStatus.badLength; // an ES_info_length that runs into the CRC
   return count;

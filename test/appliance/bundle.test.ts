@@ -3,6 +3,7 @@
  * beside it, started by the systemd unit. It must serve from a directory with no node_modules, load the
  * addon from beside itself, and fall back to Node's dgram (saying so) when the addon is missing or broken.
  */
+
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { CleanStream } from "../../appliance/lab/media/packets.ts";
 import { bundledName, HOST_TARGET } from "../../appliance/native/layout.ts";
 import { EmfMetric, PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
+import { GENEVE_PORT } from "../../contracts/gwlb.ts";
 
 const ADDRESS = "127.0.20.9";
 let built: Awaited<ReturnType<typeof import("../../appliance/build.ts").buildAppliance>>;
@@ -83,7 +85,7 @@ describe("appliance bundle", () => {
       entry: opt.bundle,
     });
     await appliance.waitHealthy();
-    expect(await appliance.metric("stream_intel_workers")).toBe(2);
+    expect(await appliance.metric(PrometheusMetric.workers)).toBe(2);
     expect(await appliance.metric(PrometheusMetric.ioBackend, { backend: "native" })).toBe(2);
     expect(logLines(appliance).find((l) => l.event === "io_backend")?.addon).toBe(
       path.join(opt.dir, bundledName(HOST_TARGET)),
@@ -129,7 +131,7 @@ describe("appliance bundle", () => {
     const opt = install();
     const run = spawnSync(
       process.execPath,
-      [opt.bundle, "--policy", opt.policy, "--geneve", `${ADDRESS}:6081`, "--io-backend", "native"],
+      [opt.bundle, "--policy", opt.policy, "--geneve", `${ADDRESS}:${GENEVE_PORT}`, "--io-backend", "native"],
       { encoding: "utf8", timeout: 20_000 },
     );
     expect(run.status).toBe(1);

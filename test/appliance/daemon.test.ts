@@ -2,6 +2,7 @@
  * The appliance as a process, over real UDP sockets on loopback: what GWLB sends, what comes back,
  * what /metrics and /healthz say, and how it reacts to policy changes and signals.
  */
+
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -24,6 +25,7 @@ import {
 import { decodeGeneve } from "../../appliance/wire/geneve.ts";
 import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
+import { GENEVE_PORT } from "../../contracts/gwlb.ts";
 import { applianceSuite } from "../support/appliance-suite.ts";
 
 const APPLIANCE = "127.0.20.2";
@@ -61,7 +63,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
   });
 
   it("refuses to start without a policy source, with a clear message", () => {
-    const run = spawnSync(process.execPath, [APPLIANCE_BIN, "--geneve", `${APPLIANCE}:6081`], {
+    const run = spawnSync(process.execPath, [APPLIANCE_BIN, "--geneve", `${APPLIANCE}:${GENEVE_PORT}`], {
       encoding: "utf8",
     });
     expect(run.status).not.toBe(0);
@@ -187,7 +189,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
     const proc = await start();
     const flood = new CleanStream({ ...DEFAULT_FLOW, srcPort: 44000 });
     for (let i = 0; i < 4000; i++) {
-      gwlb.socket.send(flood.next(), 6081, APPLIANCE);
+      gwlb.socket.send(flood.next(), GENEVE_PORT, APPLIANCE);
       // Yield now and then so the kernel's socket buffers, not the test, decide what arrives.
       if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -213,7 +215,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
     const proc = await start({ extraArgs: ["--socket-buffer", "65536"] });
     proc.proc.kill("SIGSTOP"); // every thread frozen: the receive buffer fills and overflows
     const burst = new CleanStream({ ...DEFAULT_FLOW, srcPort: 46000 });
-    for (let i = 0; i < 500; i++) gwlb.socket.send(burst.next(), 6081, APPLIANCE);
+    for (let i = 0; i < 500; i++) gwlb.socket.send(burst.next(), GENEVE_PORT, APPLIANCE);
     await new Promise((resolve) => setTimeout(resolve, 300));
     proc.proc.kill("SIGCONT");
     // Every datagram is either read or counted as a kernel drop (the drop count is refreshed twice a second).

@@ -4,6 +4,7 @@
  * checksums included. The daemon runs as an unprivileged user holding only CAP_NET_RAW as an ambient
  * capability (what the systemd unit grants), and refuses to start, with the reason, without it.
  */
+
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
@@ -13,6 +14,7 @@ import { GwlbPeer } from "../../appliance/lab/gwlb/peer.ts";
 import { CleanStream, DEFAULT_FLOW } from "../../appliance/lab/media/packets.ts";
 import { PrometheusMetric } from "../../contracts/appliance-metrics.ts";
 import { APPLIANCE_NODE_FLAGS } from "../../contracts/appliance-runtime.ts";
+import { GENEVE_PORT } from "../../contracts/gwlb.ts";
 import { applianceSuite } from "../support/appliance-suite.ts";
 import { asUnprivileged, canGrantRaw, readablePolicy } from "../support/unprivileged.ts";
 
@@ -28,7 +30,7 @@ async function capture(file: string, count: number): Promise<ChildProcess> {
       "-i",
       "lo",
       "-f",
-      `udp and src host ${APPLIANCE} and dst port 6081`,
+      `udp and src host ${APPLIANCE} and dst port ${GENEVE_PORT}`,
       "-c",
       String(count),
       "-a",
@@ -143,7 +145,7 @@ describe.runIf(canGrantRaw || process.env.CI)("raw sender (--sender raw)", () =>
         GWLB,
         "1", // tshark: 1 = good, 0 = bad, 2 = unverified
         "1",
-        "6081",
+        String(GENEVE_PORT),
         "1",
       ]);
       expect(ports.has(srcPort), srcPort).toBe(true);
@@ -160,7 +162,7 @@ describe.runIf(canGrantRaw || process.env.CI)("raw sender (--sender raw)", () =>
         ...APPLIANCE_NODE_FLAGS,
         APPLIANCE_BIN,
         "--geneve",
-        `${APPLIANCE}:6081`,
+        `${APPLIANCE}:${GENEVE_PORT}`,
         "--health",
         `${APPLIANCE}:8080`,
         "--policy",

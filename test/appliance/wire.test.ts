@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { TS_HEADER_FIELDS } from "../../appliance/dataplane/checks/transport-stream.ts";
 import { compilePolicy } from "../../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector } from "../../appliance/dataplane/inspector.ts";
@@ -16,6 +17,7 @@ import {
   parseGeneve,
 } from "../../appliance/wire/geneve.ts";
 import { buildIpv4Udp, decodeIpUdp } from "../../appliance/wire/ip.ts";
+import { TS_LAYOUT } from "../../appliance/wire/mpegts.ts";
 import { DROP_REASONS } from "../../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../../contracts/policy.ts";
 
@@ -97,6 +99,13 @@ describe("GENEVE codec", () => {
     const ethernet = Buffer.from(datagram);
     ethernet.writeUInt16BE(0x6558, 2);
     expect(parseGeneve(ethernet, ethernet.length, header)).toBe(GeneveStatus.unsupportedProtocol);
+  });
+});
+
+describe("MPEG-TS header", () => {
+  it("is read by the transport stream check at the offsets and bits wire/mpegts.ts names", () => {
+    for (const [field, value] of Object.entries(TS_HEADER_FIELDS))
+      expect(value, field).toBe(TS_LAYOUT[field as keyof typeof TS_LAYOUT]);
   });
 });
 

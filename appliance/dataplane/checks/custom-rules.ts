@@ -4,13 +4,12 @@
  * flow is matched, so a packet only tests the packet-level conditions (length, RTP payload type).
  */
 import { type InnerPacket, IpProtocol } from "../../wire/ip.ts";
+import { RTP_PAYLOAD_TYPE_END, rtpPayloadType } from "../../wire/rtp.ts";
 import { type CompiledPolicy, RuleActionCode, ruleMaskFor } from "../compiled-policy.ts";
 import { RULE_BASE, reasonIndex } from "../counters.ts";
 import type { SecurityEvents } from "../security-events.ts";
 
 const CUSTOM_RULE = reasonIndex("custom_rule");
-/** Byte 1 of an RTP header: marker bit and payload type. */
-const RTP_PAYLOAD_TYPE = 1;
 
 export class CustomRules {
   private mask = new Uint32Array(0);
@@ -40,8 +39,8 @@ export class CustomRules {
       const rule = rules[i];
       if (packet.length < rule.minLength || packet.length > rule.maxLength) continue;
       if (rule.payloadTypes !== null) {
-        if (packet.protocol !== IpProtocol.udp || packet.payloadLength < 2) continue;
-        if (!rule.payloadTypes[buf[packet.payloadOffset + RTP_PAYLOAD_TYPE] & 0x7f]) continue;
+        if (packet.protocol !== IpProtocol.udp || packet.payloadLength < RTP_PAYLOAD_TYPE_END) continue;
+        if (!rule.payloadTypes[rtpPayloadType(buf, packet.payloadOffset)]) continue;
       }
       this.counters[RULE_BASE + i]++;
       if (rule.action === RuleActionCode.allow) return 0;

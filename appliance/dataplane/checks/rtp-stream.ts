@@ -18,12 +18,13 @@
  */
 import type { InnerPacket } from "../../wire/ip.ts";
 import { parseRtp, RtpHeader, RtpStatus } from "../../wire/rtp.ts";
+import { RTP_STATUS_REASON } from "../../wire/status.ts";
 import type { CompiledProfile } from "../compiled-policy.ts";
 import { reasonIndex } from "../counters.ts";
 import type { SecurityEvents } from "../security-events.ts";
 
-const MALFORMED = reasonIndex("rtp_malformed");
-const VERSION = reasonIndex("rtp_version");
+const MALFORMED = reasonIndex(RTP_STATUS_REASON[RtpStatus.malformed]);
+const VERSION = reasonIndex(RTP_STATUS_REASON[RtpStatus.badVersion]);
 const PAYLOAD_TYPE = reasonIndex("rtp_payload_type");
 const SSRC_CHANGED = reasonIndex("rtp_ssrc_changed");
 const REPLAY = reasonIndex("rtp_seq_replay");

@@ -25,6 +25,7 @@ import {
   tsDiscontinuity,
 } from "../../wire/mpegts.ts";
 import type { RtpHeader } from "../../wire/rtp.ts";
+import { PSI_STATUS_REASON } from "../../wire/status.ts";
 import { Action, type CompiledProfile } from "../compiled-policy.ts";
 import { reasonIndex } from "../counters.ts";
 import type { SecurityEvents } from "../security-events.ts";
@@ -34,8 +35,8 @@ const SYNC_LOST = reasonIndex("ts_sync_lost");
 const TRANSPORT_ERROR = reasonIndex("ts_transport_error");
 const CONTINUITY = reasonIndex("ts_continuity");
 const UNEXPECTED_PID = reasonIndex("ts_unexpected_pid");
-const PSI_CRC = reasonIndex("ts_psi_crc");
-const PSI_LENGTH = reasonIndex("ts_psi_length");
+const PSI_CRC = reasonIndex(PSI_STATUS_REASON.badCrc);
+const PSI_LENGTH = reasonIndex(PSI_STATUS_REASON.badLength);
 
 /** PIDs a flow tracks; a program has a handful (PAT, PMT, video, audio, PCR, SI tables). */
 export const PIDS_PER_FLOW = 16;
@@ -47,6 +48,33 @@ const NONE = 0xff;
 const PAT_SEEN = 1;
 const PMT_KNOWN = 2;
 
+/*
+ * The TS packet header fields read for every TS packet, as wire/mpegts.ts draws and names them. They
+ * are repeated here as module-local constants on purpose: reading them through mpegts.ts accessors
+ * cost about 230 instructions per RTP packet (seven TS packets) under callgrind, and imported
+ * constants more, since every call into, or constant of, another module is loaded and checked at run
+ * time. test/appliance/wire.test.ts checks that the two agree.
+ */
+const TS_SYNC = 0;
+const TS_FLAGS_PID = 1;
+const TS_TRANSPORT_ERROR = 0x80;
+const TS_PID_HIGH_MASK = 0x1f;
+const TS_PID_LOW = 2;
+const TS_CONTROL = 3;
+const TS_PAYLOAD = 0x10;
+const TS_CONTINUITY_MASK = 0x0f;
+/** The constants above, for the test that holds them to wire/mpegts.ts's TS_LAYOUT. */
+export const TS_HEADER_FIELDS = {
+  sync: TS_SYNC,
+  flagsPid: TS_FLAGS_PID,
+  transportErrorFlag: TS_TRANSPORT_ERROR,
+  pidHighMask: TS_PID_HIGH_MASK,
+  pidLow: TS_PID_LOW,
+  control: TS_CONTROL,
+  payloadFlag: TS_PAYLOAD,
+  continuityMask: TS_CONTINUITY_MASK,
+} as const;
+
 /** trackPid found nothing to drop for (a drop reason is >= 0). */
 const FINE = -1;
 
@@ -55,13 +83,6 @@ const ALERTED_TRANSPORT = 1;
 const ALERTED_PID = 2;
 const ALERTED_CONTINUITY = 4;
 const ALERTED_PSI = 8;
-
-// TS packet header (4 bytes): sync, TEI|PUSI|priority|PID(13), scrambling|adaptation control|CC.
-const TS_FLAGS_PID = 1;
-const TS_PID_LOW = 2;
-const TS_CONTROL = 3;
-const TEI = 0x80;
-const HAS_PAYLOAD = 0x10;
 
 export class TransportStream {
   private flags = new Uint8Array(0);
@@ -131,9 +152,9 @@ export class TransportStream {
     this.alerted = 0;
     const end = rtp.payloadOffset + length;
     for (let offset = rtp.payloadOffset; offset < end; offset += TS_PACKET_SIZE) {
-      if (buf[offset] !== TS_SYNC_BYTE) return this.events.drop(SYNC_LOST, id, null);
-      const pid = ((buf[offset + TS_FLAGS_PID] & 0x1f) << 8) | buf[offset + TS_PID_LOW];
-      if ((buf[offset + TS_FLAGS_PID] & TEI) !== 0 && profile.transportError !== Action.off) {
+      if (buf[offset + TS_SYNC] !== TS_SYNC_BYTE) return this.events.drop(SYNC_LOST, id, null);
+      const pid = ((buf[offset + TS_FLAGS_PID] & TS_PID_HIGH_MASK) << 8) | buf[offset + TS_PID_LOW];
+      if ((buf[offset + TS_FLAGS_PID] & TS_TRANSPORT_ERROR) !== 0 && profile.transportError !== Action.off) {
         if (profile.transportError === Action.drop) return this.events.drop(TRANSPORT_ERROR, id, null);
         this.alertOnce(ALERTED_TRANSPORT, TRANSPORT_ERROR, id, pid);
       }
@@ -323,8 +344,8 @@ export class TransportStream {
     if (slot < 0) slot = this.addPid(pid);
     if (slot < 0) return FINE;
     const control = buf[offset + TS_CONTROL];
-    if ((control & HAS_PAYLOAD) === 0) return FINE; // no payload: the counter does not advance
-    const cc = control & 0x0f;
+    if ((control & TS_PAYLOAD) === 0) return FINE; // no payload: the counter does not advance
+    const cc = control & TS_CONTINUITY_MASK;
     const previous = this.wCc[slot];
     this.wCc[slot] = cc;
     if (previous === CC_UNKNOWN || cc === previous) return FINE; // first sight, or the one allowed duplicate

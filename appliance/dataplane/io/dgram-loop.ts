@@ -4,16 +4,15 @@
  */
 import dgram from "node:dgram";
 import { performance } from "node:perf_hooks";
-import { Counter } from "../counters.ts";
 import { literalLookup, UdpSocketSender } from "../sender.ts";
 import {
-  countOversize,
+  inspectDatagram,
   type ListeningInfo,
   type LoopContext,
   type LoopOptions,
-  MAX_DATAGRAM_BYTES,
   type ReceiveLoop,
   recordProcessing,
+  Verdict,
 } from "./receive-loop.ts";
 
 export function startDgramLoop(
@@ -22,7 +21,7 @@ export function startDgramLoop(
   onListening: (info: ListeningInfo) => void,
 ): ReceiveLoop {
   if (options.raw) throw new Error("the raw sender needs the native I/O backend");
-  const { inspector, counters } = context;
+  const { counters } = context;
   const socket = dgram.createSocket({
     type: options.host.includes(":") ? "udp6" : "udp4",
     reusePort: options.reusePort,
@@ -35,17 +34,9 @@ export function startDgramLoop(
 
   socket.on("message", (msg, rinfo) => {
     const start = performance.now();
-    if (msg.length > MAX_DATAGRAM_BYTES) {
-      countOversize(counters, msg.length);
-      return;
-    }
-    try {
-      if (inspector.inspect(msg, msg.length, start) === 0) sender.send(msg, rinfo.address, returnPort);
-    } catch (error) {
-      // Never reached by design; if a bug slips through, the loop survives and the packet is dropped.
-      counters[Counter.sendErrors]++;
-      context.onError(`inspect threw: ${(error as Error).stack ?? error}`);
-    }
+    const verdict = inspectDatagram(context, msg, msg.length, start, context.onError);
+    if (verdict === Verdict.oversize) return;
+    if (verdict === Verdict.forward) sender.send(msg, rinfo.address, returnPort);
     recordProcessing(counters, performance.now() - start);
   });
   socket.on("error", (error) => context.onError(`socket: ${error.message}`));

@@ -56,7 +56,10 @@ export interface NativeIo {
   probeRaw(): string | undefined;
 }
 
-export type NativeLoad = { io: NativeIo; path: string } | { io: null; reason: string };
+export type NativeLoad =
+  | { io: NativeIo; path: string }
+  /** `cause`: what dlopen threw, for an error that reports `reason` (undefined when no file was found). */
+  | { io: null; reason: string; cause?: Error };
 
 export function addonCandidates(): string[] {
   return [
@@ -68,6 +71,7 @@ export function addonCandidates(): string[] {
 /** Loads the addon; says where it came from or, for each place tried, why not. */
 export function loadNativeIo(candidates = addonCandidates()): NativeLoad {
   const reasons: string[] = [];
+  const errors: Error[] = [];
   for (const file of candidates) {
     if (!existsSync(file)) {
       reasons.push(`${file}: not found`);
@@ -78,8 +82,11 @@ export function loadNativeIo(candidates = addonCandidates()): NativeLoad {
       process.dlopen(module, file);
       return { io: module.exports, path: file };
     } catch (error) {
+      errors.push(error as Error);
       reasons.push(`${file}: ${(error as Error).message.split("\n")[0]}`);
     }
   }
-  return { io: null, reason: `no loadable ${HOST_TARGET} addon (${reasons.join("; ")})` };
+  const reason = `no loadable ${HOST_TARGET} addon (${reasons.join("; ")})`;
+  const cause = errors.length > 1 ? new AggregateError(errors, reason) : errors[0];
+  return { io: null, reason, cause };
 }

@@ -12,13 +12,14 @@ import { performance } from "node:perf_hooks";
 import { Counter } from "../counters.ts";
 import type { NativeIo } from "./native-addon.ts";
 import {
-  countOversize,
+  inspectDatagram,
   type ListeningInfo,
   type LoopContext,
   type LoopOptions,
   MAX_DATAGRAM_BYTES,
   type ReceiveLoop,
   recordProcessing,
+  Verdict,
 } from "./receive-loop.ts";
 
 /** Datagrams per recvmmsg/sendmmsg (the batched C echo in the benchmark uses the same). */
@@ -30,12 +31,8 @@ const ERROR_REPORT_MS = 1000;
 const errnoNames = new Map(Object.entries(os.constants.errno).map(([name, code]) => [code, name]));
 const errnoName = (code: number) => errnoNames.get(code) ?? `errno ${code}`;
 
-export function startNativeLoop(
-  io: NativeIo,
-  options: LoopOptions,
-  context: LoopContext,
-): { loop: ReceiveLoop; info: ListeningInfo } {
-  const { inspector, counters } = context;
+/** The socket and the memory it shares with the addon: BATCH receive slots, their lengths and verdicts. */
+function openBatchSocket(io: NativeIo, options: LoopOptions) {
   const data = new ArrayBuffer(BATCH * MAX_DATAGRAM_BYTES);
   const lengths = new Int32Array(BATCH);
   const verdicts = new Uint8Array(BATCH);
@@ -43,7 +40,6 @@ export function startNativeLoop(
   const slots = Array.from({ length: BATCH }, (_, i) =>
     Buffer.from(data, i * MAX_DATAGRAM_BYTES, MAX_DATAGRAM_BYTES),
   );
-  const elapsed = new Float64Array(BATCH);
   const handle = io.open({
     host: options.host,
     port: options.port,
@@ -59,14 +55,30 @@ export function startNativeLoop(
     verdicts,
     stats,
   });
-  let failedBytesSeen = 0;
+  return { handle, lengths, verdicts, stats, slots };
+}
+
+/** context.onError at most once per ERROR_REPORT_MS: a failing socket fails for every batch. */
+function rateLimited(onError: (message: string) => void): (message: string) => void {
   let lastReport = Number.NEGATIVE_INFINITY;
-  const report = (message: string) => {
+  return (message) => {
     const now = performance.now();
     if (now - lastReport < ERROR_REPORT_MS) return;
     lastReport = now;
-    context.onError(message);
+    onError(message);
   };
+}
+
+export function startNativeLoop(
+  io: NativeIo,
+  options: LoopOptions,
+  context: LoopContext,
+): { loop: ReceiveLoop; info: ListeningInfo } {
+  const { counters } = context;
+  const { handle, lengths, verdicts, stats, slots } = openBatchSocket(io, options);
+  const elapsed = new Float64Array(BATCH);
+  const report = rateLimited((message) => context.onError(message));
+  let failedBytesSeen = 0;
 
   const onReadable = () => {
     for (let round = 0; round < ROUNDS; round++) {
@@ -79,20 +91,9 @@ export function startNativeLoop(
       let t = performance.now();
       for (let i = 0; i < n; i++) {
         const length = lengths[i];
-        let verdict = 0;
-        if (length > MAX_DATAGRAM_BYTES) {
-          countOversize(counters, length);
-        } else {
-          try {
-            if (inspector.inspect(slots[i], length, t) === 0) verdict = 1;
-          } catch (error) {
-            // Never reached by design; if a bug slips through, the loop survives and the packet is dropped.
-            counters[Counter.sendErrors]++;
-            report(`inspect threw: ${(error as Error).stack ?? error}`);
-          }
-        }
-        verdicts[i] = verdict;
-        if (verdict === 1) {
+        const forward = inspectDatagram(context, slots[i], length, t, report) === Verdict.forward;
+        verdicts[i] = forward ? 1 : 0;
+        if (forward) {
           marked++;
           counters[Counter.forwarded]++;
           counters[Counter.bytesForwarded] += length;

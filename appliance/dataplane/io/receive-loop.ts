@@ -46,8 +46,36 @@ const OVERSIZE = DROP_BASE + reasonIndex("datagram_oversize");
 const BUCKET_BOUNDS_MS = PROCESSING_BUCKETS.map((s) => s * 1000);
 const LAST_BUCKET = BUCKET_BOUNDS_MS.length;
 
+/** What `inspectDatagram` decided. */
+export const Verdict = { oversize: -1, drop: 0, forward: 1 } as const;
+
+/**
+ * One received datagram through the inspector: `Verdict.forward` to return it, `drop` when the
+ * inspector refused it (or threw: never by design, but the loop must survive a bug), `oversize` when it
+ * was too large to inspect whole (counted as received and dropped).
+ */
+export function inspectDatagram(
+  context: LoopContext,
+  buf: Buffer,
+  length: number,
+  now: number,
+  report: (message: string) => void,
+): number {
+  if (length > MAX_DATAGRAM_BYTES) {
+    countOversize(context.counters, length);
+    return Verdict.oversize;
+  }
+  try {
+    return context.inspector.inspect(buf, length, now) === 0 ? Verdict.forward : Verdict.drop;
+  } catch (error) {
+    context.counters[Counter.sendErrors]++;
+    report(`inspect threw: ${(error as Error).stack ?? error}`);
+    return Verdict.drop;
+  }
+}
+
 /** A datagram too large to inspect whole: received, counted, never returned. */
-export function countOversize(counters: Float64Array, length: number): void {
+function countOversize(counters: Float64Array, length: number): void {
   counters[Counter.received]++;
   counters[Counter.bytesReceived] += length;
   counters[OVERSIZE]++;
