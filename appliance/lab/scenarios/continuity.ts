@@ -68,8 +68,13 @@ export interface ContinuityDetails {
   packetIntervalMs: number;
 }
 
-/** RTP identity of a packet: its SSRC and sequence number. */
-const packetKey = (payload: Buffer) => payload.readUInt32BE(8) * 0x10000 + payload.readUInt16BE(2);
+/**
+ * Identity of a packet: SSRC, sequence number and timestamp. A restart keeping its SSRC sends the
+ * sequence numbers of an earlier segment again, as new packets (their timestamps are later); only a
+ * byte copy (a replay) has all three of a packet already delivered.
+ */
+const packetKey = (payload: Buffer) =>
+  `${payload.readUInt32BE(8)}:${payload.readUInt16BE(2)}:${payload.readUInt32BE(4)}`;
 
 /**
  * The contributor whose stream switches: the streams that run from the start advance side by side, as
@@ -82,8 +87,8 @@ class SwitchingContributor {
   readonly source: Source;
   readonly intervalMs: number;
   private readonly streams: (SyntheticStream | null)[];
-  private readonly segmentOf = new Map<number, number>();
-  private readonly deliveredKeys = new Set<number>();
+  private readonly segmentOf = new Map<string, number>();
+  private readonly deliveredKeys = new Set<string>();
   private readonly switches: readonly StreamSwitch[];
   private readonly bitrate: number;
   private active = 0;

@@ -26,9 +26,11 @@ export const encoderRestart = continuityScenario({
       what: "restart with a new SSRC, sequence and PMT version (new PIDs)",
       runsFrom: "switch",
       stream: (bitrate) =>
+        // Close to 0, so that the later restart to 0 sends sequence numbers this segment already
+        // sent, at every duration: the report must still tell those new packets from replays.
         contributorStream(bitrate, {
           ssrc: SSRC_AFTER,
-          sequence: 1_000,
+          sequence: 100,
           muxer: { pids: { pmt: 0x1010, video: 0x200, audio: 0x201 }, psiVersion: 1 },
         }),
     },
