@@ -69,6 +69,30 @@ describe("provider and service constraints", () => {
     );
   });
 
+  it("pushes to the MediaPackage (v1) channel by its id, each output with the settings block that has no fields", () => {
+    // MediaLive's MediaPackageOutputSettings has no fields for a v1 channel (only the v2 destination
+    // settings, for channel groups); the provider sends the empty object only when the block is present.
+    const channel = stack.byType("medialive/channel:Channel")[0].inputs as {
+      destinations: { id: string; mediaPackageSettings?: { channelId: unknown }[] }[];
+      encoderSettings: {
+        outputGroups: {
+          outputGroupSettings: { mediaPackageGroupSettings?: { destination: { destinationRefId: string } } };
+          outputs: { outputSettings: Record<string, unknown> }[];
+        }[];
+      };
+    };
+    const packageChannel = stack.byType("mediapackage/channel:Channel")[0];
+    const destination = channel.destinations.find((d) => d.mediaPackageSettings);
+    expect(destination?.mediaPackageSettings).toEqual([{ channelId: packageChannel.inputs.channelId }]);
+    for (const group of channel.encoderSettings.outputGroups) {
+      expect(group.outputGroupSettings.mediaPackageGroupSettings?.destination.destinationRefId).toBe(
+        destination?.id,
+      );
+      for (const output of group.outputs)
+        expect(output.outputSettings).toEqual({ mediaPackageOutputSettings: {} });
+    }
+  });
+
   it("keeps every log group it creates for a limited time, and the functions' too", () => {
     const groups = stack.byType("cloudwatch/logGroup:LogGroup");
     expect(groups.length).toBeGreaterThanOrEqual(3);
