@@ -37,7 +37,7 @@ function world(o: { healthy: number; flow: string; channel: string; state?: obje
   events.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
 }
 
-/** What a stack-built Scheduler window delivers (see test/stacks/scheduler-windows.test.ts). */
+/** What a stack-built Scheduler window delivers (see test/stacks/deployability.test.ts, the Scheduler windows). */
 function windowEvent(action: "start" | "stop") {
   const input = windowInput(stageConfig("dev"), "111122223333", action, "match-day")
     .replace("<aws.scheduler.execution-id>", "d32c5kddcf5bb8c3")
