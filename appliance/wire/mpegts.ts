@@ -44,7 +44,9 @@ export const TS_LAYOUT = {
   adaptationFieldLength: AF_LENGTH,
   adaptationFieldFlags: AF_FLAGS,
   transportErrorFlag: TRANSPORT_ERROR,
+  payloadUnitStartFlag: PAYLOAD_UNIT_START,
   pidHighMask: PID_HIGH_MASK,
+  adaptationFieldFlag: ADAPTATION_FIELD,
   payloadFlag: PAYLOAD,
   continuityMask: CONTINUITY_MASK,
 } as const;

@@ -41,15 +41,19 @@ const CSRC_LENGTH = 4;
 const EXTENSION_LENGTH = 2; // in 4-byte words, not counting the extension's own 4-byte header
 const EXTENSION_HEADER_LENGTH = 4;
 const RTP_VERSION = 2;
+const VERSION_SHIFT = 6; // V: the top 2 bits of FLAGS
 
 /** RTP offsets by name, for generators that rewrite sequence numbers and timestamps in place. */
 export const RTP_LAYOUT = {
   flags: FLAGS,
   markerPayloadType: MARKER_PAYLOAD_TYPE,
+  markerFlag: MARKER,
+  payloadTypeMask: PAYLOAD_TYPE_MASK,
   sequence: SEQUENCE,
   timestamp: TIMESTAMP,
   ssrc: SSRC,
   headerLength: FIXED_HEADER_LENGTH,
+  versionShift: VERSION_SHIFT,
 } as const;
 
 /** Where the header of one RTP packet puts things; reused from packet to packet. */
@@ -69,7 +73,7 @@ export class RtpHeader {
 export function parseRtp(buf: Buffer, offset: number, length: number, out: RtpHeader): number {
   if (length <= 0) return RtpStatus.malformed;
   const b0 = buf[offset + FLAGS];
-  const version = b0 >>> 6;
+  const version = b0 >>> VERSION_SHIFT;
   out.version = version;
   // A wrong version says more than a short packet does.
   if (version !== RTP_VERSION) return RtpStatus.badVersion;

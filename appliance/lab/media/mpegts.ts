@@ -4,7 +4,7 @@
  * field, an audio PID, and correct per-PID continuity counters. Enough structure for every check the
  * appliance runs; the elementary stream bytes themselves are filler.
  */
-import { crc32Mpeg, TS_PACKET_SIZE, TS_SYNC_BYTE } from "../../wire/mpegts.ts";
+import { crc32Mpeg, TS_LAYOUT, TS_PACKET_SIZE, TS_SYNC_BYTE } from "../../wire/mpegts.ts";
 
 export const DEFAULT_PIDS = { pmt: 0x1000, video: 0x100, audio: 0x101 } as const;
 
@@ -22,10 +22,12 @@ export function writeTsHeader(
   cc: number,
   flags: { unitStart?: boolean; adaptation?: boolean } = {},
 ): void {
-  out[at] = TS_SYNC_BYTE;
-  out[at + 1] = (flags.unitStart ? 0x40 : 0) | (pid >>> 8);
-  out[at + 2] = pid & 0xff;
-  out[at + 3] = (flags.adaptation ? 0x30 : 0x10) | (cc & 0x0f);
+  const L = TS_LAYOUT;
+  out[at + L.sync] = TS_SYNC_BYTE;
+  out[at + L.flagsPid] = (flags.unitStart ? L.payloadUnitStartFlag : 0) | (pid >>> 8);
+  out[at + L.pidLow] = pid & 0xff;
+  out[at + L.control] =
+    (flags.adaptation ? L.adaptationFieldFlag : 0) | L.payloadFlag | (cc & L.continuityMask);
 }
 
 /** A PSI packet (pointer field 0, section, 0xFF stuffing). */

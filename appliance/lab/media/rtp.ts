@@ -1,6 +1,8 @@
 /** RTP packetisation (RFC 3550) of MPEG-TS, payload type 33 (RFC 2250), 90 kHz timestamps. */
 
-export const RTP_HEADER_LENGTH = 12;
+import { RTP_LAYOUT } from "../../wire/rtp.ts";
+
+export const RTP_HEADER_LENGTH = RTP_LAYOUT.headerLength;
 
 export interface RtpHeaderFields {
   sequence: number;
@@ -14,11 +16,13 @@ export interface RtpHeaderFields {
 
 /** Writes the fixed 12-byte header (no CSRCs, no extension) into `out[0..12)`. */
 export function writeRtpHeader(out: Buffer, fields: RtpHeaderFields): void {
-  out[0] = (fields.version ?? 2) << 6;
-  out[1] = (fields.marker ? 0x80 : 0) | ((fields.payloadType ?? 33) & 0x7f);
-  out.writeUInt16BE(fields.sequence & 0xffff, 2);
-  out.writeUInt32BE(fields.timestamp >>> 0, 4);
-  out.writeUInt32BE(fields.ssrc >>> 0, 8);
+  const L = RTP_LAYOUT;
+  out[L.flags] = (fields.version ?? 2) << L.versionShift;
+  out[L.markerPayloadType] =
+    (fields.marker ? L.markerFlag : 0) | ((fields.payloadType ?? 33) & L.payloadTypeMask);
+  out.writeUInt16BE(fields.sequence & 0xffff, L.sequence);
+  out.writeUInt32BE(fields.timestamp >>> 0, L.timestamp);
+  out.writeUInt32BE(fields.ssrc >>> 0, L.ssrc);
 }
 
 export interface RtpPacketizerOptions {
