@@ -97,7 +97,7 @@ export function writeTemplates(
     stamp: size - STAMP_BYTES,
   };
   if (all[ts] !== TS_SYNC_BYTE) throw new Error("template: the first TS packet is not where it was computed");
-  const name = `${flows}x${tsPackets}`;
+  const name = `${flows}x${tsPackets}-${basePort}`; // a set per 5-tuple range: sets never overwrite each other
   const templates = path.join(dir, `templates-${name}.bin`);
   const psi = path.join(dir, "psi.bin");
   writeFileSync(templates, all);
