@@ -175,7 +175,7 @@ export function flowSources(flow: Flow | undefined, flowArn: string): Source[] {
 }
 
 /** The entries active at `now` and the CIDR each source gets; a refused schedule is invalid input. */
-export function planRotation(entries: ContributorEntry[], sources: Source[], now: Date) {
+function planRotation(entries: ContributorEntry[], sources: Source[], now: Date) {
   try {
     const active = effectiveEntries(entries, now);
     return { active, plan: assign(sources, active) };

@@ -21,18 +21,10 @@ import {
 import { rotatorNeeds, routeRotator } from "./automation/whitelist-rotator.ts";
 import type { StageConfig } from "./config.ts";
 
-export { DELIVERY_RETRY, FUNCTION_RETRY } from "./automation/delivery.ts";
+export { DELIVERY_RETRY } from "./automation/delivery.ts";
 export { windowInput } from "./automation/schedule.ts";
 export { MEDIA_DETAIL_TYPES } from "./automation/stream-manager.ts";
-export {
-  type AutomationRefs,
-  type DeployedFunction,
-  type FunctionKey,
-  type FunctionSpec,
-  functionName,
-  type Statement,
-  UNSCOPABLE_READS,
-} from "./automation/types.ts";
+export { type AutomationRefs, type FunctionSpec, functionName } from "./automation/types.ts";
 
 export function functionSpecs(config: StageConfig, refs: AutomationRefs): FunctionSpec[] {
   return [

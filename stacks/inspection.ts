@@ -19,9 +19,8 @@ import type { Network } from "./network.ts";
 import type { Parameters } from "./parameters.ts";
 
 export { AMI_PARAMETER } from "./inspection/appliance-fleet.ts";
-export { type UploadedFile, uploadedFiles } from "./inspection/assets.ts";
-export { type BootSettings, LAUNCH_HOOK, LAUNCH_HOOK_TIMEOUT_SECONDS, userData } from "./inspection/boot.ts";
-export { appliancePolicy, SESSION_MANAGER_CHANNELS } from "./inspection/roles.ts";
+export { uploadedFiles } from "./inspection/assets.ts";
+export { userData } from "./inspection/boot.ts";
 
 export interface Inspection {
   gwlb: lb.LoadBalancer;

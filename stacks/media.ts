@@ -15,8 +15,6 @@ import { createMediaConnectRole, createMediaLivePolicy, createMediaLiveRole } fr
 import { createMediaSecurityGroups } from "./media/security-groups.ts";
 import type { Network } from "./network.ts";
 
-export { ENI_LOOKUPS, eniStatements } from "./media/roles.ts";
-
 export interface Media {
   flow: native.mediaconnect.Flow;
   vpcInterface: native.mediaconnect.FlowVpcInterface;

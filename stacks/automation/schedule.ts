@@ -1,4 +1,4 @@
-/** The stream manager's Scheduler windows: a start and a stop per window, each with its own role. */
+/** The stream manager's Scheduler windows: a start and a stop schedule per window, all under one Scheduler role. */
 import { iam, scheduler } from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { named, type StageConfig } from "../config.ts";

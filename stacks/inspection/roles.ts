@@ -1,6 +1,8 @@
 /** The appliances' instance role: only what an appliance needs, scoped to its own resources. */
+
 import { type cloudwatch, getCallerIdentityOutput, iam, type s3 } from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { assume } from "../assume-role.ts";
 import { named, type StageConfig } from "../config.ts";
 import type { Parameters } from "../parameters.ts";
 
@@ -17,10 +19,7 @@ export function createApplianceRole(
   const { parameters, assets, logGroup, groupName } = p;
   const account = getCallerIdentityOutput().accountId;
   const instanceRole = new iam.Role(named(config, "appliance-role"), {
-    assumeRolePolicy: JSON.stringify({
-      Version: "2012-10-17",
-      Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
-    }),
+    assumeRolePolicy: assume("ec2.amazonaws.com"),
   });
   const instancePolicy = new iam.RolePolicy(named(config, "appliance-access"), {
     role: instanceRole.id,

@@ -1,11 +1,13 @@
 /** The service roles MediaConnect and MediaLive assume to manage their network interfaces in the VPC. */
+
 import { type ec2, iam, type mediapackage } from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { assume } from "../assume-role.ts";
 import { named, type StageConfig } from "../config.ts";
 import type { Network } from "../network.ts";
 
 /** EC2 reads IAM cannot scope (no resource type): what the services look up before creating ENIs. */
-export const ENI_LOOKUPS = [
+const ENI_LOOKUPS = [
   "ec2:DescribeSecurityGroups",
   "ec2:DescribeSubnets",
   "ec2:DescribeNetworkInterfaces",
@@ -17,7 +19,7 @@ export const ENI_LOOKUPS = [
  * security group (both required resources), so only this stage's subnets and group; the interface
  * operations name the network interface, whose `ec2:Subnet` condition keeps them in the same subnets.
  */
-export function eniStatements(p: {
+function eniStatements(p: {
   region: string;
   accountId: string;
   subnetIds: string[];
@@ -44,12 +46,6 @@ export function eniStatements(p: {
     },
   ];
 }
-
-export const assume = (service: string) =>
-  JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
-  });
 
 export function createMediaConnectRole(
   config: StageConfig,

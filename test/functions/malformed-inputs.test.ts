@@ -13,7 +13,7 @@ import { CidrError, parseCidr } from "../../contracts/cidr.ts";
 import { handler as healer } from "../../functions/appliance-healer.ts";
 import { handler as streamManager } from "../../functions/stream-manager.ts";
 import { handler as rotator } from "../../functions/whitelist-rotator.ts";
-import { FLOW_ARN as FLOW, mockFunctionClients } from "../support/aws-mocks.ts";
+import { FLOW_ARN as FLOW, mockFunctionClients, TARGET_GROUP_ARN } from "../support/aws-mocks.ts";
 import { capture, idempotencyTable, sampleEvent } from "./support.ts";
 
 const stubs = mockFunctionClients();
@@ -112,8 +112,7 @@ describe("malformed input, any function", () => {
     for (const stub of Object.values(stubs)) stub.reset();
     table.reset();
     Object.assign(process.env, {
-      TARGET_GROUP_ARN:
-        "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/stream-intel-dev-geneve/73e2d6bc24d8a067",
+      TARGET_GROUP_ARN,
       ASG_NAME: "stream-intel-dev-appliances",
       MIN_HEALTHY_APPLIANCES: "2",
       MIN_HEALTHY_TARGETS: "2",
