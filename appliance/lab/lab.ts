@@ -9,7 +9,7 @@ import type { PolicyInput } from "../../contracts/policy.ts";
 import { streamDestination, streamSource } from "./addressing.ts";
 import { type ApplianceHandle, Fleet } from "./appliances/fleet.ts";
 import { writePolicyFile } from "./appliances/policy-file.ts";
-import { type Sample, sum } from "./appliances/prometheus.ts";
+import { byLabel, nonZero, type Sample, sum } from "./appliances/prometheus.ts";
 import { type Flow, type FlowSpec, GwlbEmulator } from "./gwlb/emulator.ts";
 import { StreamStats } from "./sink/sink.ts";
 import { FFMPEG_SSRC, type Source, startFfmpeg, syntheticSource } from "./sources.ts";
@@ -254,13 +254,7 @@ export class Lab {
   }
 
   async dropsByReason(): Promise<Record<string, number>> {
-    const samples = await this.metrics();
-    const out: Record<string, number> = {};
-    for (const s of samples) {
-      if (s.name === PrometheusMetric.packetsDropped && s.value > 0)
-        out[s.labels.reason] = (out[s.labels.reason] ?? 0) + s.value;
-    }
-    return out;
+    return nonZero(byLabel(await this.metrics(), PrometheusMetric.packetsDropped, "reason"));
   }
 
   async policyGenerations(): Promise<number[]> {

@@ -105,7 +105,8 @@ export function ffmpegTestStreamArgs(options: {
     ...["-c:v", "libx264", "-preset", options.preset, "-tune", "zerolatency"],
     ...["-b:v", `${options.videoKbps}k`, "-g", "25"],
     ...["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k"],
-    ...(options.ssrc === undefined ? [] : ["-ssrc", String(options.ssrc)]),
+    // The rtp_mpegts muxer ignores -ssrc (its RTP layer picks a random one): the SSRC goes to that layer.
+    ...(options.ssrc === undefined ? [] : ["-rtp_muxer_options", `ssrc=${options.ssrc}`]),
     ...["-f", "rtp_mpegts", `rtp://127.0.0.1:${options.port}?pkt_size=1328`],
   ];
 }
@@ -116,12 +117,7 @@ export async function startFfmpeg(
   onPacket: (packet: Buffer) => void,
 ): Promise<{ process: ChildProcess; stop(): void }> {
   const socket = dgram.createSocket({ type: "udp4", recvBufferSize: 8 << 20 });
-  socket.on("message", (msg) => {
-    // ffmpeg's rtp_mpegts muxer does not pass -ssrc on to its RTP layer and picks a random SSRC; the
-    // lab's statistics know the stream by FFMPEG_SSRC, so every packet is stamped with it here.
-    if (msg.length >= 12) msg.writeUInt32BE(FFMPEG_SSRC, 8);
-    onPacket(msg);
-  });
+  socket.on("message", (msg) => onPacket(msg));
   await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
   const port = socket.address().port;
   const child = spawn(

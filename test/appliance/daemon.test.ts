@@ -212,7 +212,7 @@ describe.each(["native", "dgram"] as const)("stream-intel-appliance process, %s 
   });
 
   it("counts datagrams the kernel dropped while the appliance could not read, and recovers", async () => {
-    const proc = await start({ extraArgs: ["--socket-buffer", "65536"] });
+    const proc = await start({ socketBuffer: 65536 });
     proc.proc.kill("SIGSTOP"); // every thread frozen: the receive buffer fills and overflows
     const burst = new CleanStream({ ...DEFAULT_FLOW, srcPort: 46000 });
     for (let i = 0; i < 500; i++) gwlb.socket.send(burst.next(), GENEVE_PORT, APPLIANCE);

@@ -3,15 +3,14 @@ import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector } from "../../appliance/dataplane/inspector.ts";
+import { DEFAULT_POLICY_TEXT } from "../../appliance/lab/appliances/policy-file.ts";
 import { CleanStream } from "../../appliance/lab/media/packets.ts";
 import { mutate, seededRandom } from "../../appliance/wire/mutate.ts";
 import { DROP_REASONS } from "../../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../../contracts/policy.ts";
 
 const FIXTURES = new URL("../fixtures/fuzz/", import.meta.url);
-const policy = parsePolicy(
-  readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8"),
-);
+const policy = parsePolicy(DEFAULT_POLICY_TEXT);
 
 function inspector(): Inspector {
   const out = new Inspector(new Float64Array(SLOTS_PER_WORKER), () => {});

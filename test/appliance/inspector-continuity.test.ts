@@ -5,6 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { defaultPolicy } from "../../appliance/lab/appliances/policy-file.ts";
 import { patSection, pmtSection, psiPacket } from "../../appliance/lab/media/mpegts.ts";
 import {
   CleanStream,
@@ -20,7 +21,7 @@ import {
 } from "../../appliance/lab/media/packets.ts";
 import { buildGeneve, EtherType } from "../../appliance/wire/geneve.ts";
 import { buildIpv4Udp } from "../../appliance/wire/ip.ts";
-import { defaultPolicy, InspectorHarness, type Verdict } from "../support/inspector-harness.ts";
+import { InspectorHarness, type Verdict } from "../support/inspector-harness.ts";
 
 const PROBATION = 8; // the default policy's probationPackets
 const SILENCE_MS = 50; // and handoverSilenceMs

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { Counter, SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector, type SecurityEvent } from "../../appliance/dataplane/inspector.ts";
+import { DEFAULT_POLICY_TEXT } from "../../appliance/lab/appliances/policy-file.ts";
 import {
   CleanStream,
   DEFAULT_FLOW,
@@ -14,7 +15,7 @@ import {
 } from "../../appliance/lab/media/packets.ts";
 import type { DropReason } from "../../contracts/appliance-metrics.ts";
 import type { PolicyInput } from "../../contracts/policy.ts";
-import { defaultPolicyText, InspectorHarness, verdictName } from "../support/inspector-harness.ts";
+import { InspectorHarness, verdictName } from "../support/inspector-harness.ts";
 
 describe("Inspector", () => {
   let harness: InspectorHarness;
@@ -240,7 +241,7 @@ describe("Inspector", () => {
   it("re-evaluates live flows when the policy changes (whitelist rotation without a restart)", () => {
     const stream = new CleanStream();
     play(stream, 10);
-    const policy = JSON.parse(defaultPolicyText);
+    const policy = JSON.parse(DEFAULT_POLICY_TEXT);
     policy.sets.mediaconnect = ["10.0.2.0/24"];
     load(policy);
     expect(inspect(stream.next())).toBe("flow_not_allowed");
@@ -250,7 +251,7 @@ describe("Inspector", () => {
   });
 
   it("bounds the flow table and evicts idle flows", () => {
-    const policy = JSON.parse(defaultPolicyText);
+    const policy = JSON.parse(DEFAULT_POLICY_TEXT);
     policy.limits.maxFlows = 10;
     policy.limits.flowIdleSeconds = 5;
     load(policy);
@@ -266,7 +267,7 @@ describe("Inspector", () => {
   });
 
   it("limits how fast one source may open new flows", () => {
-    const policy = JSON.parse(defaultPolicyText);
+    const policy = JSON.parse(DEFAULT_POLICY_TEXT);
     policy.limits.newFlowBurstPerSource = 5;
     policy.limits.newFlowsPerSecondPerSource = 1;
     load(policy);
@@ -294,7 +295,7 @@ describe("Inspector", () => {
   });
 
   it("handles IPv6 flows when the policy names IPv6 prefixes", () => {
-    const policy = JSON.parse(defaultPolicyText);
+    const policy = JSON.parse(DEFAULT_POLICY_TEXT);
     policy.sets.mediaconnect.push("fd00:1::/64");
     policy.sets.medialive.push("fd00:11::/64");
     load(policy);

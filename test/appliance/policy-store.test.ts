@@ -3,14 +3,15 @@
  * wrong kind at any field, a dangling set or a CIDR with host bits), the policy store refuses it with
  * an error that names where, counts it, and keeps the last good policy: nothing reaches the loops.
  */
-import { readFileSync } from "node:fs";
+
 import fc from "fast-check";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { PolicyStore } from "../../appliance/control/policy-store.ts";
+import { DEFAULT_POLICY_TEXT } from "../../appliance/lab/appliances/policy-file.ts";
 import type { Policy } from "../../contracts/policy.ts";
 
-const defaultText = readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8");
+const defaultText = DEFAULT_POLICY_TEXT;
 const compact = JSON.stringify(JSON.parse(defaultText));
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TS_HEADER_FIELDS } from "../../appliance/dataplane/checks/transport-stream.ts";
 import { compilePolicy } from "../../appliance/dataplane/compiled-policy.ts";
 import { SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector } from "../../appliance/dataplane/inspector.ts";
+import { DEFAULT_POLICY_TEXT } from "../../appliance/lab/appliances/policy-file.ts";
 import { CleanStream, DEFAULT_FLOW, gwlbOptions } from "../../appliance/lab/media/packets.ts";
 import {
   AMAZON_OPTION_CLASS,
@@ -21,9 +21,7 @@ import { TS_LAYOUT } from "../../appliance/wire/mpegts.ts";
 import { DROP_REASONS } from "../../contracts/appliance-metrics.ts";
 import { parsePolicy } from "../../contracts/policy.ts";
 
-const policy = parsePolicy(
-  readFileSync(new URL("../../appliance/policy.default.json", import.meta.url), "utf8"),
-);
+const policy = parsePolicy(DEFAULT_POLICY_TEXT);
 
 describe("GENEVE codec", () => {
   it("reads the three GWLB options in any order and counts others without touching them", () => {

@@ -31,21 +31,25 @@ describe("emulator: pin and busiestTarget", () => {
       expect(flows.map((f) => f.target)).toEqual([-1, -1, -1]);
       for (const flow of flows) gwlb.pin(flow, 1);
       expect(gwlb.targets.map((t) => t.flows)).toEqual([0, 3]);
-      expect(gwlb.busiestTarget().index).toBe(1);
+      expect(gwlb.busiestTarget(flows).index).toBe(1);
       gwlb.pin(flows[0], 0);
       gwlb.pin(flows[0], 0);
       expect(flows[0].target).toBe(0);
       expect(gwlb.targets.map((t) => t.flows)).toEqual([1, 2]);
       gwlb.pin(flows[1], 0);
       gwlb.pin(flows[2], 0);
-      expect(gwlb.busiestTarget().index).toBe(0);
+      expect(gwlb.busiestTarget(flows).index).toBe(0);
       expect(gwlb.targets.map((t) => t.flows)).toEqual([3, 0]);
+      // Of the given flows only: a scenario's own streams, not those earlier scenarios left behind.
+      gwlb.pin(flows[2], 1);
+      expect(gwlb.busiestTarget(flows).index).toBe(0);
+      expect(gwlb.busiestTarget([flows[2]]).index).toBe(1);
     } finally {
       for (const flow of flows) flow.socket.close();
     }
   });
 
   it("names the first target when the counts tie", () => {
-    expect(emulator().busiestTarget().index).toBe(0);
+    expect(emulator().busiestTarget([]).index).toBe(0);
   });
 });

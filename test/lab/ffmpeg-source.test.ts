@@ -1,4 +1,4 @@
-/** The lab's real encoder: ffmpeg's RTP packets reach the lab under the SSRC its statistics expect. */
+/** The lab's real encoder: ffmpeg sends its RTP packets under the SSRC the lab's statistics expect. */
 import { describe, expect, it } from "vitest";
 import { FFMPEG_SSRC, ffmpegAvailable, startFfmpeg } from "../../appliance/lab/sources.ts";
 

@@ -5,11 +5,9 @@
 import { compilePolicy } from "../../appliance/dataplane/compiled-policy.ts";
 import { ALERT_BASE, DROP_BASE, SLOTS_PER_WORKER } from "../../appliance/dataplane/counters.ts";
 import { Inspector, type SecurityEvent } from "../../appliance/dataplane/inspector.ts";
-import { DEFAULT_POLICY_TEXT, defaultPolicy } from "../../appliance/lab/appliances/policy-file.ts";
+import { DEFAULT_POLICY_TEXT } from "../../appliance/lab/appliances/policy-file.ts";
 import { DROP_REASONS, type DropReason } from "../../contracts/appliance-metrics.ts";
 import { type PolicyInput, parsePolicy, validatePolicy } from "../../contracts/policy.ts";
-
-export { DEFAULT_POLICY_TEXT as defaultPolicyText, defaultPolicy };
 
 export type Verdict = DropReason | "forward";
 

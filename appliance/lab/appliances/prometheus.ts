@@ -25,3 +25,15 @@ export function sum(samples: Sample[], name: string, labels: Record<string, stri
     .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
     .reduce((total, s) => total + s.value, 0);
 }
+
+/** Totals of `name` by the value of its label `label` (e.g. drops by reason), zeros included. */
+export function byLabel(samples: Sample[], name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) if (s.name === name) out[s.labels[label]] = (out[s.labels[label]] ?? 0) + s.value;
+  return out;
+}
+
+/** `totals` without its zeros. */
+export function nonZero(totals: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(totals).filter(([, value]) => value !== 0));
+}

@@ -226,9 +226,13 @@ export class GwlbEmulator {
     if (flow.target !== index) this.assign(flow, index);
   }
 
-  /** The target carrying the most flows (the first of them on a tie). */
-  busiestTarget(): Target {
-    return this.targets.reduce((a, b) => (b.flows > a.flows ? b : a));
+  /**
+   * The target carrying the most of `flows` (the first of them on a tie). A scenario names its own
+   * streams: the flows of earlier scenarios stay in the table (and in each target's count).
+   */
+  busiestTarget(flows: readonly Flow[]): Target {
+    const load = (t: Target) => flows.filter((f) => f.target === t.index).length;
+    return this.targets.reduce((a, b) => (load(b) > load(a) ? b : a));
   }
 
   private pick(spec: FlowSpec): number {

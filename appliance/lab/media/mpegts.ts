@@ -15,7 +15,7 @@ function section(body: number[]): Buffer {
 }
 
 /** The 4-byte TS header at `out[at]`: payload present, an adaptation field only when asked for. */
-export function writeTsHeader(
+function writeTsHeader(
   out: Buffer,
   at: number,
   pid: number,

@@ -63,7 +63,7 @@ export class TsProgram {
   }
 }
 
-export type RtpFields = Omit<RtpHeaderFields, "marker">;
+type RtpFields = Omit<RtpHeaderFields, "marker">;
 
 export function rtpPacket(fields: RtpFields, payload: Buffer): Buffer {
   const header = Buffer.alloc(RTP_HEADER_LENGTH);

@@ -15,7 +15,7 @@ export const drain = defineCleanScenario<DrainDetails>({
   seconds: { normal: 15, quick: 7 },
   cleanOnly: true,
   async run({ lab, sources, play }) {
-    const target = lab.emulator.busiestTarget();
+    const target = lab.emulator.busiestTarget(sources.map((s) => s.flow));
     const appliance = lab.fleet.appliances[target.index];
     const onTarget = sources.filter((s) => s.flow.target === target.index);
     let exit: Promise<number | null> = Promise.resolve(null);

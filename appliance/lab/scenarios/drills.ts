@@ -48,7 +48,7 @@ export const slowAppliance = defineCleanScenario<SlowApplianceDetails>({
   description: `an appliance starved of CPU (cgroup cap at ${STARVED_CPU_PERCENT}% of a core) that still answers health checks: its stall metric must trip, and clear once the cap is lifted`,
   seconds: { normal: 15, quick: 8 },
   async run({ lab, sources, duration, play, gaveUp }) {
-    const victim = lab.emulator.busiestTarget();
+    const victim = lab.emulator.busiestTarget(sources.map((s) => s.flow));
     // Eight more streams on the victim, so a starved appliance is sure to fall behind its traffic.
     const extra = await lab.cleanStreams(8, duration / 1000, "extra");
     for (const source of extra) lab.emulator.pin(source.flow, victim.index);
@@ -235,7 +235,7 @@ export const burst = defineCleanScenario<BurstDetails>({
     "a burst far beyond the socket buffer hits one appliance: the kernel's drops are counted, the stall metric trips, and clean traffic recovers",
   seconds: { normal: 12, quick: 6 },
   async run({ lab, sources, play, gaveUp }) {
-    const target = lab.emulator.busiestTarget();
+    const target = lab.emulator.busiestTarget(sources.map((s) => s.flow));
     const metric = (name: string) => metricOf(lab, target.index, name);
     const socketDropsBefore = await metric(PrometheusMetric.socketDrops);
     const readBefore = await metric(PrometheusMetric.packetsReceived);

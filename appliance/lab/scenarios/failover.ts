@@ -18,7 +18,7 @@ export const failover = defineCleanScenario<FailoverDetails>({
   cleanOnly: true,
   async run({ lab, sources, play, gaveUp }) {
     // The victim is the target carrying the most flows, so the test always moves something.
-    const victim = lab.emulator.busiestTarget();
+    const victim = lab.emulator.busiestTarget(sources.map((s) => s.flow));
     const onVictim = sources.filter((s) => s.flow.target === victim.index);
     let killedAt = 0;
     let detectedAt = 0;

@@ -49,7 +49,7 @@ export interface Scenario<D extends object = object> {
 export type Moment = [fraction: number, action: () => Promise<void> | void];
 
 /** Lets traffic run for `ms`, reporting progress; `at` callbacks fire once at their fraction. */
-export async function runFor(lab: Lab, ms: number, progress: Progress, at: Moment[] = []): Promise<void> {
+async function runFor(lab: Lab, ms: number, progress: Progress, at: Moment[] = []): Promise<void> {
   const start = lab.now();
   const pending = [...at].sort((a, b) => a[0] - b[0]);
   for (;;) {
@@ -85,7 +85,7 @@ export interface CleanTotals {
 }
 
 /** Stops the clean sources, lets in-flight packets land, and totals them. */
-export async function finishClean(lab: Lab, sources: readonly Source[]): Promise<CleanTotals> {
+async function finishClean(lab: Lab, sources: readonly Source[]): Promise<CleanTotals> {
   lab.removeSources(sources);
   await lab.sleep(300);
   lab.forget(sources);
@@ -127,7 +127,6 @@ export async function finishClean(lab: Lab, sources: readonly Source[]): Promise
 /** Where a scenario stands while its traffic runs. */
 export interface CleanRun {
   readonly lab: Lab;
-  readonly progress: Progress;
   /** The clean streams (a scenario may push more clean streams of its own: they are totalled too). */
   readonly sources: Source[];
   /** Of the traffic, in ms. */
@@ -180,7 +179,7 @@ export interface CleanScenarioSpec<D extends object> {
   }>;
 }
 
-export function durationMs(lab: Lab, normalSeconds: number, quickSeconds: number): number {
+function durationMs(lab: Lab, normalSeconds: number, quickSeconds: number): number {
   return (lab.options.quick ? quickSeconds : normalSeconds) * 1000;
 }
 
@@ -197,7 +196,6 @@ export function defineCleanScenario<D extends object>(spec: CleanScenarioSpec<D>
       const extra: Source[] = [];
       const run: CleanRun = {
         lab,
-        progress,
         sources,
         duration,
         started,

@@ -5,7 +5,7 @@
  */
 import pc from "picocolors";
 import { PrometheusMetric } from "../../../contracts/appliance-metrics.ts";
-import { sum } from "../appliances/prometheus.ts";
+import { byLabel, nonZero, sum } from "../appliances/prometheus.ts";
 import type { Lab } from "../lab.ts";
 
 export class LiveView {
@@ -71,9 +71,8 @@ export class LiveView {
           : 0;
       this.lastForwarded[appliance.index] = forwarded;
       const target = this.lab.emulator.targets[appliance.index];
-      const drops = samples
-        .filter((s) => s.name === PrometheusMetric.packetsDropped && s.value > 0)
-        .map((s) => `${s.labels.reason} ${s.value}`)
+      const drops = Object.entries(nonZero(byLabel(samples, PrometheusMetric.packetsDropped, "reason")))
+        .map(([reason, value]) => `${reason} ${value}`)
         .join(", ");
       const state =
         target.state === "healthy"

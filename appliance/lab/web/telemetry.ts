@@ -5,7 +5,7 @@
  * whitelist. The dashboard draws it live and lab-report.html draws the whole run from it.
  */
 import { PrometheusMetric } from "../../../contracts/appliance-metrics.ts";
-import { type Sample as MetricSample, sum } from "../appliances/prometheus.ts";
+import { byLabel, type Sample as MetricSample, sum } from "../appliances/prometheus.ts";
 import type { Lab, LabEvent } from "../lab.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
 import { percentiles, type StreamStats } from "../sink/sink.ts";
@@ -42,11 +42,7 @@ export function timelineEvent(event: LabEvent): TimelineEvent {
 }
 
 function dropsByReason(samples: MetricSample[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of samples)
-    if (s.name === PrometheusMetric.packetsDropped)
-      out[s.labels.reason] = (out[s.labels.reason] ?? 0) + s.value;
-  return out;
+  return byLabel(samples, PrometheusMetric.packetsDropped, "reason");
 }
 
 export class Telemetry {
